@@ -133,7 +133,12 @@ typedef tb_status (*tb_event_row_cb)(const tb_event_row *row, void *payload);
 
 typedef struct tb_storage_txn tb_storage_txn;
 
-#define TB_STORAGE_VERSION 1
+/*
+ * Version 2 appended the optional savepoint methods (group commit) and
+ * after_commit; a version-1 adapter still works, with one transaction per
+ * operation.
+ */
+#define TB_STORAGE_VERSION 2
 
 /**
  * A storage adapter.  Implementations embed this struct first.  All
@@ -221,6 +226,37 @@ struct tb_storage {
 	tb_status (*checkpoint)(tb_storage *self);
 	/** Release the adapter and everything it holds. */
 	void (*destroy)(tb_storage *self);
+
+	/* ---- version 2 ---------------------------------------------------------- */
+
+	/*
+	 * Optional, all three or none: one level of savepoint inside a write
+	 * transaction, so that several operations can share one commit (group
+	 * commit) and one that fails undoes only its own writes.  The core
+	 * reads these only when version >= 2; when any is NULL it runs one
+	 * transaction per operation.
+	 */
+	/** Mark a savepoint.  Never nested: release or roll back before the next. */
+	tb_status (*savepoint)(tb_storage_txn *txn);
+	/** Keep the writes since the savepoint and forget it. */
+	tb_status (*savepoint_release)(tb_storage_txn *txn);
+	/**
+	 * Undo every write since the savepoint, appended events included (their
+	 * seqs are handed out again, so the outbox stays gap-free), and forget
+	 * it; the transaction stays usable.  If this fails, the transaction is
+	 * lost: the caller only rolls it back.
+	 */
+	tb_status (*savepoint_rollback)(tb_storage_txn *txn);
+
+	/**
+	 * Optional: housekeeping the adapter wants after a write commits, run
+	 * outside any transaction once the committed operations have their
+	 * results, so it never holds up other writers (SQLite: the WAL
+	 * checkpoint that would otherwise run inside COMMIT).  Cheap when there
+	 * is nothing to do; its failure is the adapter's to report later, the
+	 * core ignores it.
+	 */
+	void (*after_commit)(tb_storage *self);
 };
 
 #define TB_SQLITE_OPTIONS_VERSION 1

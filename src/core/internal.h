@@ -48,6 +48,17 @@ char *tb_str__trim(char *buf);
 /* ---- market -------------------------------------------------------------- */
 
 typedef struct tb_subscriber tb_subscriber;
+typedef struct tb_group_op tb_group_op;
+
+/* How often an operation is retried when storage reports busy. */
+#define TB_BUSY_RETRIES 50
+
+/* Group commit (group.c): write operations queued for the next shared transaction. */
+typedef struct tb_group {
+	pthread_mutex_t lock;
+	tb_group_op *head, *tail; /* queued, not yet taken by a leader */
+	bool leading;             /* a thread is running a group */
+} tb_group;
 
 struct tb_market {
 	tb_storage *storage;
@@ -70,6 +81,9 @@ struct tb_market {
 	pthread_mutex_t inflight_lock; /* charges being driven by some thread */
 	char (*inflight)[TB_ID_SIZE];
 	size_t inflight_count, inflight_cap;
+
+	bool grouped;                  /* storage has savepoints: write operations share commits */
+	tb_group group;
 };
 
 int64_t tb_market__now(const tb_market *m);
@@ -81,6 +95,17 @@ typedef tb_status (*tb_txn_fn)(tb_market *m, tb_storage_txn *txn, void *ctx);
  * operation when the adapter reports TB_EBUSY.  fn must be re-runnable.
  */
 tb_status tb_market__run(tb_market *m, int write, tb_txn_fn fn, void *ctx);
+
+/* Run the adapter's after-commit housekeeping (checkpoint), keeping the caller's error detail. */
+void tb_market__after_commit(tb_market *m);
+
+/* Group commit (group.c): whether the adapter can, and the write path that does. */
+bool tb_group__supported(const tb_storage *s);
+void tb_group__init(tb_group *g);
+void tb_group__destroy(tb_group *g);
+tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx);
+/* Operations queued and not yet taken by a leader (tests). */
+size_t tb_group__queued(tb_market *m);
 
 /* Argument checks shared by every entry point. */
 tb_status tb_check__market(const tb_market *m);

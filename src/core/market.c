@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How often the whole operation is retried when storage reports busy. */
-#define BUSY_RETRIES 50
-
 tb_status tb_market_options_init(tb_market_options *opts, unsigned int version)
 {
 	if (!opts)
@@ -186,6 +183,7 @@ static tb_status market_new(tb_market **out, const tb_market_options *opts)
 	pthread_mutex_init(&m->subs_lock, NULL);
 	pthread_cond_init(&m->subs_cond, NULL);
 	pthread_mutex_init(&m->inflight_lock, NULL);
+	tb_group__init(&m->group);
 	*out = m;
 	return TB_OK;
 }
@@ -205,6 +203,7 @@ tb_status tb_market_open_take(tb_market **out, tb_storage *storage, const tb_mar
 	if (st != TB_OK)
 		return st;
 	m->storage = storage;
+	m->grouped = tb_group__supported(storage);
 	*out = m;
 	return TB_OK;
 }
@@ -243,21 +242,37 @@ void tb_market_close(tb_market *market)
 	pthread_mutex_destroy(&market->subs_lock);
 	pthread_cond_destroy(&market->subs_cond);
 	pthread_mutex_destroy(&market->inflight_lock);
+	tb_group__destroy(&market->group);
 	free(market->inflight);
 	sodium_memzero(market->dummy_hash, sizeof(market->dummy_hash));
 	free(market);
 }
 
+void tb_market__after_commit(tb_market *m)
+{
+	if (m->storage->version < 2 || !m->storage->after_commit)
+		return;
+	tb_error_saved saved;
+	tb_error__save(&saved);
+	m->storage->after_commit(m->storage);
+	tb_error__restore(&saved);
+}
+
 tb_status tb_market__run(tb_market *m, int write, tb_txn_fn fn, void *ctx)
 {
+	/* Writes share commits with concurrent writes when the adapter has savepoints. */
+	if (write && m->grouped)
+		return tb_group__run(m, fn, ctx);
 	tb_status st = TB_EBUSY;
-	for (int attempt = 0; attempt < BUSY_RETRIES; attempt++) {
+	for (int attempt = 0; attempt < TB_BUSY_RETRIES; attempt++) {
 		tb_storage_txn *txn = NULL;
 		st = m->storage->begin(m->storage, write, &txn);
 		if (st == TB_OK) {
 			st = fn(m, txn, ctx);
 			if (st == TB_OK) {
 				st = m->storage->commit(txn);
+				if (st == TB_OK && write)
+					tb_market__after_commit(m);
 			} else {
 				tb_error_saved saved;
 				tb_error__save(&saved);

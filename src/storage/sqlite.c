@@ -37,6 +37,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +48,22 @@
 #include "sqlite_schema.sql.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+/*
+ * WAL frames written since the last checkpoint before after_commit runs
+ * one: SQLite's own autocheckpoint threshold, so the WAL stays as small as
+ * with SQLite's defaults, but the copy happens off the writer's path.
+ */
+#define CHECKPOINT_FRAMES 1000
+/*
+ * A checkpoint that runs beside the writer never catches up with it, and
+ * SQLite only starts the WAL again from its beginning once everything in
+ * it was copied.  So when the WAL holds this many frames (32 MiB of 4 KiB
+ * pages), after_commit copies the little that is left while holding the
+ * writer, once per this many frames instead of once per CHECKPOINT_FRAMES.
+ */
+#define WAL_RESTART_FRAMES 8000
+/* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
+#define WAL_SIZE_LIMIT "67108864"
 #define DEFAULT_READERS 4u
 #define MAX_READERS 64u
 
@@ -169,6 +186,7 @@ static const struct col event_cols[] = {
 
 enum stmt_id {
 	ST_BEGIN, ST_BEGIN_IMMEDIATE, ST_COMMIT, ST_ROLLBACK,
+	ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_USER_INSERT, ST_USER_GET, ST_USER_GET_BY_EMAIL, ST_USER_UPDATE, ST_USER_EXISTS,
 	ST_SESSION_INSERT, ST_SESSION_GET, ST_SESSION_DELETE, ST_SESSION_DELETE_FOR_USER,
 	ST_TICKET_INSERT, ST_TICKET_GET, ST_TICKET_UPDATE, ST_TICKET_EXISTS,
@@ -226,6 +244,9 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 	[ST_BEGIN_IMMEDIATE] = R("begin", "BEGIN IMMEDIATE", NULL),
 	[ST_COMMIT] = R("commit", "COMMIT", NULL),
 	[ST_ROLLBACK] = R("rollback", "ROLLBACK", NULL),
+	[ST_SAVEPOINT] = R("savepoint", "SAVEPOINT tb_op", NULL),
+	[ST_RELEASE] = R("savepoint_release", "RELEASE tb_op", NULL),
+	[ST_ROLLBACK_TO] = R("savepoint_rollback", "ROLLBACK TO tb_op", NULL),
 
 	[ST_USER_INSERT] = W("user_insert",
 		"INSERT INTO users (" USER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &user_rt),
@@ -385,6 +406,9 @@ struct sq {
 
 	struct conn checkpointer; /* file databases only */
 	pthread_mutex_t checkpoint_mu;
+	/* Frames in the WAL after the last commit (the writer's WAL hook), and how many were backfilled. */
+	atomic_int wal_frames;
+	atomic_int wal_backfilled;
 
 	bool sync_ready;
 };
@@ -497,6 +521,7 @@ static tb_status stmt_get(tb_storage_txn *txn, enum stmt_id id, sqlite3_stmt **o
 {
 	struct conn *c = txn->conn;
 
+	*out = NULL;
 	if (stmt_defs[id].writes && !txn->write)
 		return tb_error_set(TB_ESTORAGE, NULL, "sqlite %s: write in a read-only transaction",
 			stmt_defs[id].name);
@@ -1116,6 +1141,47 @@ static void rollback(tb_storage_txn *txn)
 	conn_release(txn->conn);
 }
 
+/*
+ * One level of savepoint (group commit).  ROLLBACK TO undoes the writes and
+ * keeps the savepoint open, so a RELEASE follows it.  Rolling back also
+ * restores sqlite_sequence, so the events' AUTOINCREMENT seqs are handed
+ * out again and the outbox stays gap-free.
+ */
+static tb_status savepoint_step(tb_storage_txn *txn, enum stmt_id id)
+{
+	int rc;
+
+	if (!txn)
+		return invalid("savepoint: NULL transaction");
+	if (!txn->write)
+		return tb_error_set(TB_ESTORAGE, NULL, "sqlite %s: not in a write transaction",
+			stmt_defs[id].name);
+	rc = run_quiet(txn, id);
+	return rc == SQLITE_OK ? TB_OK : fail(txn->conn->db, rc, stmt_defs[id].name);
+}
+
+static tb_status savepoint(tb_storage_txn *txn)
+{
+	return savepoint_step(txn, ST_SAVEPOINT);
+}
+
+static tb_status savepoint_release(tb_storage_txn *txn)
+{
+	return savepoint_step(txn, ST_RELEASE);
+}
+
+static tb_status savepoint_rollback(tb_storage_txn *txn)
+{
+	tb_status st = savepoint_step(txn, ST_ROLLBACK_TO);
+
+	if (st == TB_OK)
+		st = savepoint_step(txn, ST_RELEASE);
+	/* SQLite may have dropped the whole transaction (I/O error, out of memory). */
+	if (st == TB_OK && sqlite3_get_autocommit(txn->conn->db))
+		st = tb_error_set(TB_ESTORAGE, NULL, "sqlite savepoint_rollback: the transaction was lost");
+	return st;
+}
+
 /* ---------------------------------------------------------------------
  * Users and sessions.
  */
@@ -1541,6 +1607,7 @@ static tb_status put_text_i64(tb_storage_txn *txn, enum stmt_id id, const char *
 	sqlite3_stmt *s;
 	tb_status st;
 
+	*changes = 0;
 	if (!txn || !key)
 		return invalid("NULL transaction or key");
 	st = stmt_get(txn, id, &s);
@@ -1574,11 +1641,26 @@ static tb_status seen_insert(tb_storage_txn *txn, const char *key, int64_t at_ms
  * Housekeeping, open and destroy.
  */
 
+/* A PASSIVE checkpoint on the checkpoint connection; checkpoint_mu is held. */
+static tb_status checkpoint_locked(struct sq *sq)
+{
+	int logged = 0, backfilled = 0;
+	int rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+		&logged, &backfilled);
+
+	/* Busy: another connection (another process) is checkpointing right now. */
+	if (rc == SQLITE_BUSY)
+		return TB_OK;
+	if (rc != SQLITE_OK)
+		return fail(sq->checkpointer.db, rc, "checkpoint");
+	atomic_store(&sq->wal_backfilled, backfilled);
+	return TB_OK;
+}
+
 static tb_status checkpoint(tb_storage *self)
 {
 	struct sq *sq = (struct sq *)self;
-	tb_status st = TB_OK;
-	int rc;
+	tb_status st;
 
 	if (!self)
 		return invalid("checkpoint: NULL storage");
@@ -1586,12 +1668,52 @@ static tb_status checkpoint(tb_storage *self)
 		return TB_OK;
 	/* PASSIVE: copies what no reader still needs; never waits, never blocks the writer. */
 	pthread_mutex_lock(&sq->checkpoint_mu);
-	rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-		NULL, NULL);
-	if (rc != SQLITE_OK)
-		st = fail(sq->checkpointer.db, rc, "checkpoint");
+	st = checkpoint_locked(sq);
 	pthread_mutex_unlock(&sq->checkpoint_mu);
 	return st;
+}
+
+/*
+ * The writer's WAL hook, called inside COMMIT: it replaces SQLite's
+ * autocheckpoint (which would copy pages and fsync twice right there,
+ * holding the writer) with a note of how big the WAL has grown.
+ */
+static int wal_hook(void *payload, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *sq = payload;
+
+	(void)db;
+	(void)name;
+	atomic_store(&sq->wal_frames, frames);
+	return SQLITE_OK;
+}
+
+/*
+ * After a commit, with the writer free again: when CHECKPOINT_FRAMES have
+ * been written since the last checkpoint, copy them now, on the calling
+ * thread, while other threads go on writing.  If another thread is already
+ * checkpointing, there is nothing to add.  Errors are left for the next
+ * explicit checkpoint to report; the caller's error detail is kept.
+ */
+static void after_commit(tb_storage *self)
+{
+	struct sq *sq = (struct sq *)self;
+	int frames = atomic_load(&sq->wal_frames);
+	int base = atomic_load(&sq->wal_backfilled);
+
+	if (sq->memory)
+		return;
+	if (frames < base)
+		base = 0; /* the WAL restarted from its beginning */
+	if (frames - base < CHECKPOINT_FRAMES || pthread_mutex_trylock(&sq->checkpoint_mu) != 0)
+		return;
+	if (checkpoint_locked(sq) == TB_OK && atomic_load(&sq->wal_frames) >= WAL_RESTART_FRAMES &&
+	    gate_enter(&sq->writer_gate) == TB_OK) {
+		/* No commit can add frames now: this copies the rest, and the next write restarts the WAL. */
+		(void)checkpoint_locked(sq);
+		gate_leave(&sq->writer_gate);
+	}
+	pthread_mutex_unlock(&sq->checkpoint_mu);
 }
 
 static void destroy(tb_storage *self)
@@ -1650,6 +1772,10 @@ static const tb_storage sqlite_methods = {
 	.seen_insert = seen_insert,
 	.checkpoint = checkpoint,
 	.destroy = destroy,
+	.savepoint = savepoint,
+	.savepoint_release = savepoint_release,
+	.savepoint_rollback = savepoint_rollback,
+	.after_commit = after_commit,
 };
 
 static tb_status check_options(const tb_sqlite_options *opts)
@@ -1729,6 +1855,11 @@ TB_API tb_status tb_storage_sqlite_open(tb_storage **out, const char *path,
 		if (st == TB_OK && strcmp(mode, "wal") != 0)
 			st = tb_error_set(TB_ESTORAGE, NULL, "sqlite open: cannot use WAL mode on %s "
 				"(journal mode is %s)", path, mode);
+		/* Checkpoints run after commits (after_commit) or when the host asks, not inside COMMIT. */
+		if (st == TB_OK)
+			st = exec_sql(sq->writer.db, "PRAGMA journal_size_limit = " WAL_SIZE_LIMIT, "open");
+		if (st == TB_OK)
+			sqlite3_wal_hook(sq->writer.db, wal_hook, sq);
 	}
 	if (st == TB_OK)
 		st = migrate(sq);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1795,6 +1796,118 @@ static void checkpoint__succeeds_outside_transactions_when_provided(void **state
 	assert_int_equal(read_events(s, 0, 10).n, 3);
 }
 
+/* ---------------------------------------------------------------------
+ * Savepoints (version 2, optional): group commit runs several operations
+ * in one transaction, each inside a savepoint.
+ */
+
+static bool has_savepoints(const tb_storage *s)
+{
+	return s->version >= 2 && s->savepoint && s->savepoint_release && s->savepoint_rollback;
+}
+
+static void savepoint__are_all_three_methods_or_none(void **state)
+{
+	tb_storage *s = *state;
+
+	if (s->version < 2)
+		skip();
+	assert_int_equal(!!s->savepoint, !!s->savepoint_release);
+	assert_int_equal(!!s->savepoint, !!s->savepoint_rollback);
+}
+
+static void savepoint_rollback__undoes_only_writes_since_the_savepoint(void **state)
+{
+	tb_storage *s = *state;
+	tb_user_row a = user_row(1), b = user_row(2), c = user_row(3), got;
+	tb_storage_txn *t;
+
+	if (!has_savepoints(s))
+		skip();
+	t = wbegin(s);
+	assert_ok(s->savepoint(t));
+	assert_ok(s->user_insert(t, &a));
+	assert_ok(s->savepoint_release(t));
+	assert_ok(s->savepoint(t));
+	assert_ok(s->user_insert(t, &b));
+	assert_ok(s->cursor_set(t, "mailer", 9));
+	assert_ok(s->savepoint_rollback(t));
+	/* The transaction goes on after the undo, with a new savepoint too. */
+	assert_ok(s->savepoint(t));
+	assert_ok(s->user_insert(t, &c));
+	assert_ok(s->savepoint_release(t));
+	assert_ok(s->commit(t));
+
+	t = rbegin(s);
+	assert_ok(s->user_get(t, a.id, &got));
+	assert_user_equal(&got, &a);
+	assert_status(s->user_get(t, b.id, &got), TB_ENOTFOUND);
+	assert_ok(s->user_get(t, c.id, &got));
+	assert_user_equal(&got, &c);
+	int64_t seq = -1;
+	assert_ok(s->cursor_get(t, "mailer", &seq));
+	assert_int_equal(seq, 0);
+	assert_ok(s->commit(t));
+}
+
+static void savepoint_rollback__hands_undone_event_seqs_out_again(void **state)
+{
+	tb_storage *s = *state;
+	char payload[32];
+	tb_event_row e1 = event_row(1, payload, sizeof payload);
+	tb_event_row e2, e3;
+	tb_storage_txn *t;
+
+	if (!has_savepoints(s))
+		skip();
+	t = wbegin(s);
+	assert_ok(s->savepoint(t));
+	assert_ok(s->event_append(t, &e1));
+	assert_ok(s->savepoint_release(t));
+	assert_ok(s->savepoint(t));
+	e2 = event_row(2, payload, sizeof payload);
+	assert_ok(s->event_append(t, &e2));
+	assert_ok(s->savepoint_rollback(t));
+	assert_ok(s->savepoint(t));
+	e3 = event_row(3, payload, sizeof payload);
+	assert_ok(s->event_append(t, &e3));
+	assert_ok(s->savepoint_release(t));
+	assert_ok(s->commit(t));
+
+	/* Gap-free: the undone append's seq went to the next one. */
+	assert_int_equal(e3.seq, e1.seq + 1);
+	struct events_seen seen = read_events(s, 0, 10);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.rows[0].seq, e1.seq);
+	assert_string_equal(seen.rows[1].aggregate_id, e3.aggregate_id);
+}
+
+static void savepoint_rollback__undoes_a_failed_statement_and_keeps_earlier_work(void **state)
+{
+	tb_storage *s = *state;
+	struct world w = seed_world(s);
+	tb_order_row first = order_row(1, &w.ticket, w.buyer.id, TB_ORDER_CREATED, T0 + 1000);
+	tb_order_row second = order_row(2, &w.ticket, w.buyer.id, TB_ORDER_CREATED, T0 + 1000);
+	tb_order_row got;
+	tb_storage_txn *t;
+
+	if (!has_savepoints(s))
+		skip();
+	t = wbegin(s);
+	assert_ok(s->savepoint(t));
+	assert_ok(s->order_insert(t, &first));
+	assert_ok(s->savepoint_release(t));
+	assert_ok(s->savepoint(t));
+	assert_status(s->order_insert(t, &second), TB_ELOCKED);
+	assert_ok(s->savepoint_rollback(t));
+	assert_ok(s->commit(t));
+
+	t = rbegin(s);
+	assert_ok(s->order_get(t, first.id, &got));
+	assert_status(s->order_get(t, second.id, &got), TB_ENOTFOUND);
+	assert_ok(s->commit(t));
+}
+
 static void adapter__declares_version_and_every_required_method(void **state)
 {
 	tb_storage *s = *state;
@@ -1876,6 +1989,10 @@ int tb_storage_contract_run(const char *adapter_name, tb_storage_contract_open_f
 		CASE(begin__serialises_concurrent_write_txns_without_lost_updates),
 		CASE(begin__lets_readers_run_beside_writers_and_see_committed_rows),
 		CASE(checkpoint__succeeds_outside_transactions_when_provided),
+		CASE(savepoint__are_all_three_methods_or_none),
+		CASE(savepoint_rollback__undoes_only_writes_since_the_savepoint),
+		CASE(savepoint_rollback__hands_undone_event_seqs_out_again),
+		CASE(savepoint_rollback__undoes_a_failed_statement_and_keeps_earlier_work),
 	};
 	char name[128];
 

@@ -1,0 +1,2 @@
+/* placeholder, written later */
+int main(void) { return 0; }

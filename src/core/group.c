@@ -1,0 +1,256 @@
+/*
+ * Group commit: concurrent write operations share one storage transaction.
+ *
+ * A write operation queues itself.  If no thread is leading, it becomes the
+ * leader: it takes every queued operation (its own included, up to
+ * GROUP_MAX), begins one write transaction, runs each operation inside its
+ * own savepoint, commits once, and hands every operation its own result.
+ * Meanwhile the next operations queue up and the next leader takes them
+ * all, so under load a commit carries as many operations as arrived during
+ * the previous one; alone, an operation runs by itself with no savepoint.
+ *
+ * What each caller sees is what it would see with a transaction of its own:
+ * - An operation that fails rolls back to its savepoint: only its own
+ *   writes (and events) are undone; the others in the group commit.
+ * - An operation returns only after the COMMIT that holds its writes
+ *   returned, so a returned result is as durable as the sync level makes
+ *   any commit; if the COMMIT fails, every operation in it reports that
+ *   failure (TB_EBUSY re-runs the whole group, as the runner always did).
+ * - Operations in a group run one after another on the leader's thread, in
+ *   queue order, each seeing the writes of those before it: the events
+ *   they append get consecutive seqs in that order, gap-free.
+ * - Error detail is thread-local, so the leader saves each failing
+ *   operation's detail and the operation's own thread restores it.
+ * - If the storage loses the whole transaction while undoing one operation
+ *   (SQLite does so on I/O errors and out of memory), the operations that
+ *   had succeeded in it are re-run in a fresh transaction.
+ *
+ * Adapters without savepoints (storage version 1, or the optional methods
+ * NULL) get one transaction per operation, as before.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+/* At most this many operations share one commit. */
+#define GROUP_MAX 64
+
+typedef struct tb_group_op {
+	tb_txn_fn fn;
+	void *ctx;
+	tb_status status;
+	tb_error_saved err;
+	int attempts;
+	bool done;
+	pthread_cond_t cv;
+	struct tb_group_op *next;
+} tb_group_op;
+
+bool tb_group__supported(const tb_storage *s)
+{
+	return s->version >= 2 && s->savepoint && s->savepoint_release && s->savepoint_rollback;
+}
+
+void tb_group__init(tb_group *g)
+{
+	pthread_mutex_init(&g->lock, NULL);
+	g->head = g->tail = NULL;
+	g->leading = false;
+}
+
+void tb_group__destroy(tb_group *g)
+{
+	pthread_mutex_destroy(&g->lock);
+}
+
+size_t tb_group__queued(tb_market *m)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&m->group.lock);
+	for (const tb_group_op *op = m->group.head; op; op = op->next)
+		n++;
+	pthread_mutex_unlock(&m->group.lock);
+	return n;
+}
+
+static void fail_op(tb_group_op *op, tb_status st)
+{
+	op->status = st;
+	tb_error__save(&op->err);
+}
+
+/*
+ * Run one operation of a group inside its savepoint.  Returns false when
+ * undoing it failed, which means the whole transaction is lost.
+ */
+static bool run_in_savepoint(tb_market *m, tb_storage_txn *txn, tb_group_op *op)
+{
+	tb_storage *s = m->storage;
+	tb_status st = s->savepoint(txn);
+
+	if (st != TB_OK) {
+		fail_op(op, st);
+		return true;
+	}
+	st = op->fn(m, txn, op->ctx);
+	if (st == TB_OK && (st = s->savepoint_release(txn)) == TB_OK) {
+		op->status = TB_OK;
+		return true;
+	}
+	fail_op(op, st);
+	return s->savepoint_rollback(txn) == TB_OK;
+}
+
+/* Every operation of batch[from..n) fails with st; on TB_EBUSY they are to be retried. */
+static void fail_rest(tb_group_op **batch, size_t from, size_t n, tb_status st, tb_group_op **retry,
+	size_t *nretry)
+{
+	for (size_t i = from; i < n; i++) {
+		fail_op(batch[i], st);
+		if (st == TB_EBUSY)
+			retry[(*nretry)++] = batch[i];
+	}
+}
+
+/*
+ * Run a batch in one transaction.  Operations to run again (busy, or lost
+ * with the transaction) come back in retry[]; the others are finished.
+ */
+static void run_batch(tb_market *m, tb_group_op **batch, size_t n, tb_group_op **retry, size_t *nretry)
+{
+	tb_storage *s = m->storage;
+	tb_storage_txn *txn = NULL;
+	tb_status st = s->begin(s, 1, &txn);
+
+	*nretry = 0;
+	if (st != TB_OK) {
+		fail_rest(batch, 0, n, st, retry, nretry);
+		return;
+	}
+	if (n == 1) {
+		/* Alone: no savepoint, exactly the one-transaction-per-operation path. */
+		st = batch[0]->fn(m, txn, batch[0]->ctx);
+		if (st != TB_OK) {
+			fail_op(batch[0], st);
+			s->rollback(txn);
+			if (st == TB_EBUSY)
+				retry[(*nretry)++] = batch[0];
+			return;
+		}
+		batch[0]->status = TB_OK;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (run_in_savepoint(m, txn, batch[i]))
+				continue;
+			/*
+			 * The storage dropped the transaction while undoing operation i:
+			 * it keeps its own failure (unless busy); those before it lost
+			 * their writes and those after never ran, so all run again.
+			 */
+			s->rollback(txn);
+			for (size_t k = 0; k < n; k++)
+				if (k != i || batch[k]->status == TB_EBUSY)
+					retry[(*nretry)++] = batch[k];
+			return;
+		}
+	}
+	st = s->commit(txn);
+	if (st != TB_OK) {
+		/* Nothing of the group was kept: every operation reports the failure (or runs again). */
+		fail_rest(batch, 0, n, st, retry, nretry);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (batch[i]->status == TB_EBUSY)
+			retry[(*nretry)++] = batch[i];
+}
+
+/*
+ * The leader's work: run the group to completion, running again (in a new
+ * transaction) what came back busy or lost, a bounded number of times.
+ * `group` itself is left as it was: the caller wakes every one of them.
+ */
+static void lead(tb_market *m, tb_group_op *const *group, size_t n)
+{
+	tb_group_op *batch[GROUP_MAX], *retry[GROUP_MAX];
+	size_t nretry;
+
+	memcpy(batch, group, n * sizeof(*batch));
+	while (n > 0) {
+		run_batch(m, batch, n, retry, &nretry);
+		size_t k = 0;
+		for (size_t i = 0; i < nretry; i++) {
+			tb_group_op *op = retry[i];
+			if (++op->attempts < TB_BUSY_RETRIES) {
+				batch[k++] = op;
+			} else if (op->status != TB_EBUSY) {
+				/* Its writes were lost with a transaction too often: say so. */
+				fail_op(op, tb_error_set(TB_ESTORAGE, NULL, "the storage kept losing the transaction"));
+			}
+		}
+		n = k;
+		if (n)
+			sched_yield();
+	}
+}
+
+tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
+{
+	tb_group *g = &m->group;
+	tb_group_op op;
+	tb_group_op *batch[GROUP_MAX];
+
+	memset(&op, 0, sizeof(op));
+	op.fn = fn;
+	op.ctx = ctx;
+	op.status = TB_EINTERNAL;
+	pthread_cond_init(&op.cv, NULL);
+
+	pthread_mutex_lock(&g->lock);
+	if (g->tail)
+		g->tail->next = &op;
+	else
+		g->head = &op;
+	g->tail = &op;
+	while (!op.done) {
+		if (g->leading) {
+			pthread_cond_wait(&op.cv, &g->lock);
+			continue;
+		}
+		/* Lead: take up to GROUP_MAX queued operations, ours among them. */
+		size_t n = 0;
+		while (g->head && n < GROUP_MAX) {
+			batch[n++] = g->head;
+			g->head = g->head->next;
+		}
+		if (!g->head)
+			g->tail = NULL;
+		g->leading = true;
+		pthread_mutex_unlock(&g->lock);
+
+		lead(m, batch, n);
+
+		pthread_mutex_lock(&g->lock);
+		g->leading = false;
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->done = true;
+			if (batch[i] != &op)
+				pthread_cond_signal(&batch[i]->cv);
+		}
+		/* Hand the lead to the first operation still queued. */
+		if (g->head)
+			pthread_cond_signal(&g->head->cv);
+		if (op.done) {
+			/* Checkpoint (if due) while the next group writes. */
+			pthread_mutex_unlock(&g->lock);
+			tb_market__after_commit(m);
+			pthread_mutex_lock(&g->lock);
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	pthread_cond_destroy(&op.cv);
+	if (op.status != TB_OK)
+		tb_error__restore(&op.err);
+	return op.status;
+}
