@@ -27,9 +27,13 @@ struct request {
 	double started;
 	char *body;
 	size_t len, cap;
+	size_t discarded; /* body bytes over the limit, read and dropped */
 	bool responded;   /* a reply was queued */
 	bool streaming;   /* SSE: long-lived, kept out of the latency histogram */
 };
+
+/* How much of an over-long chunked body is read (and dropped) before hanging up. */
+#define DISCARD_MAX (1024 * 1024)
 
 static const char JSON_TYPE[] = "application/json; charset=utf-8";
 
@@ -344,8 +348,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
-		if (n > srv->cfg.body_limit - rq->len)
-			return too_large(rq);
+		/*
+		 * A chunked body that outgrows the limit: libmicrohttpd 0.9.75 refuses
+		 * a reply queued mid-body, so drop the rest and answer 413 at its end,
+		 * or hang up if it goes on and on.
+		 */
+		if (rq->discarded > 0 || n > srv->cfg.body_limit - rq->len) {
+			rq->discarded += n;
+			*upload_data_size = 0;
+			return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
 		if (rq->len + n + 1 > rq->cap) {
 			size_t cap = rq->cap ? rq->cap : 1024;
 			while (cap < rq->len + n + 1)
@@ -362,6 +374,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (rq->discarded > 0)
+		return too_large(rq);
 	rq->r.body = rq->body ? rq->body : "";
 	rq->r.body_len = rq->len;
 	handle(rq);
@@ -392,6 +406,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(rq);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decoding of paths and query arguments, in place.  Unlike the
+ * default, "%00" stays encoded: a decoded NUL would silently cut the string
+ * short ("/index.html%00.js" read as "/index.html").
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *out = s;
+
+	(void)cls;
+	(void)conn;
+	for (char *in = s; *in; in++) {
+		int hi, lo;
+		if (*in == '%' && (hi = hex_digit(in[1])) >= 0 && (lo = hex_digit(in[2])) >= 0 && (hi | lo) != 0) {
+			*out++ = (char)(hi * 16 + lo);
+			in += 2;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -426,11 +475,12 @@ int tbs_http_start(tbs_server *srv)
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, on_access, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!srv->daemon) {

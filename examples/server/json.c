@@ -42,11 +42,15 @@ void tbs_error_add(json_t *body, const char *message, const char *field)
 
 json_t *tbs_money_json(int64_t minor, const char *currency)
 {
-	char *text = NULL;
+	char *text = NULL, *dot;
 	json_t *v;
 
 	if (tb_money_format(&text, minor, currency) != TB_OK)
 		return json_null();
+	/* "20.00" is rendered 20, "20.50" 20.5, "19.99" 19.99. */
+	dot = strchr(text, '.');
+	if (dot && strspn(dot + 1, "0") == strlen(dot + 1))
+		*dot = '\0';
 	if (strchr(text, '.'))
 		v = json_real(strtod(text, NULL));
 	else

@@ -140,7 +140,7 @@ static json_t *body_object(tbs_req *r)
 		r->in = json_object();
 		return r->in;
 	}
-	r->in = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+	r->in = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	if (!r->in) {
 		char message[300];
 		snprintf(message, sizeof message, "Malformed JSON: %s (line %d, column %d)",
