@@ -923,7 +923,12 @@ static bool path_matches(const char *template, const char *path, const char **pa
 
 bool tbs_routes_match(tbs_req *r)
 {
-	static _Thread_local char param[256];
+	/*
+	 * The segment is copied into the request: a connection's worker thread
+	 * interleaves several requests, so no static or thread-local buffer will do.
+	 */
+	char *param = r->param_buf;
+	size_t size = sizeof r->param_buf;
 
 	for (size_t i = 0; i < ROUTE_COUNT; i++) {
 		const char *p = NULL;
@@ -934,8 +939,8 @@ bool tbs_routes_match(tbs_req *r)
 		if (!method_ok || !path_matches(routes[i].template, r->path, &p, &n))
 			continue;
 		if (p) {
-			if (n >= sizeof param)
-				n = sizeof param - 1; /* far longer than any id: still a 404 */
+			if (n >= size)
+				n = size - 1; /* far longer than any id: still a 404 */
 			memcpy(param, p, n);
 			param[n] = '\0';
 			r->param = param;

@@ -77,6 +77,7 @@ typedef struct tbs_req {
 	const char *method;
 	const char *path;
 	const char *param;          /* the ":id" segment of the matched route */
+	char param_buf[128];        /* its storage (longer segments are cut: still a 404) */
 	const char *body;           /* raw request body (NUL-terminated) */
 	size_t body_len;
 	int route;                  /* index in the route table, or a TBS_ROUTE_* */

@@ -287,6 +287,23 @@ describe('tickets', () => {
     assertError(await new Client(base).get(`/api/tickets/${'x'.repeat(500)}`), 404, 'Not Found');
   });
 
+  test('concurrent requests for different ids each get their own ticket', async () => {
+    const tickets = await Promise.all(Array.from({ length: 12 }, (_, i) => sellTicket(seller, `Parallel ${i}`, i + 1)));
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(tickets.map((t) => new Client(base).get(`/api/tickets/${t.id}`)));
+      got.forEach((res, i) => assert.equal(res.body.id, tickets[i].id));
+      const slow = await Promise.all(tickets.map((t) => new Client(base).put(`/api/tickets/${t.id}`,
+        JSON.stringify({ title: `Parallel edit ${t.id}` }), {})));
+      slow.forEach((res) => assert.equal(res.status, 401));
+    }
+    const edits = await Promise.all(tickets.map((t) => seller.put(`/api/tickets/${t.id}`, { title: `Edited ${t.id}` })));
+    edits.forEach((res, i) => {
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.id, tickets[i].id);
+      assert.equal(res.body.title, `Edited ${tickets[i].id}`);
+    });
+  });
+
   test('PUT /api/tickets/:id: 200 with version + 1', async () => {
     const t = await sellTicket(seller, 'Edit me', 10);
     const res = await seller.put(`/api/tickets/${t.id}`, { title: 'Edited', price: 12.34 });
