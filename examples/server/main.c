@@ -55,6 +55,11 @@ static void usage(FILE *f)
 		"Events are written to stdout as JSON lines; diagnostics go to stderr.\n"
 		"SIGTERM or SIGINT stops it gracefully.\n",
 		f);
+#if defined(TBS_HAVE_STRIPE)
+	fputs("\nstripe: built in\n", f);
+#else
+	fputs("\nstripe: not in this build of libticketyboo\n", f);
+#endif
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)

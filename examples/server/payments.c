@@ -37,14 +37,18 @@ static int open_stripe(tbs_server *srv)
 		return -1;
 	}
 	opts.secret_key = key;
-	opts.api_base = getenv("STRIPE_API_BASE"); /* NULL: Stripe's own */
+	opts.base_url = getenv("STRIPE_API_BASE"); /* NULL: Stripe's own */
+	if (opts.base_url && !*opts.base_url)
+		opts.base_url = NULL;
+	opts.webhook_secret = whsec && *whsec ? whsec : NULL;
 	if (tb_payment_stripe_new(&srv->provider, &opts) != TB_OK) {
-		tbs_log("cannot create the Stripe provider: %s", tb_last_error()->message);
+		const tb_error *e = tb_last_error();
+		tbs_log("cannot create the Stripe provider: %s%s%s%s", e->message,
+			e->field ? " (" : "", e->field ? e->field : "", e->field ? ")" : "");
 		return -1;
 	}
-	if (whsec && *whsec && !(srv->stripe_webhook_secret = strdup(whsec)))
-		return -1;
-	if (!srv->stripe_webhook_secret)
+	srv->webhook_enabled = opts.webhook_secret != NULL;
+	if (!srv->webhook_enabled)
 		tbs_log("STRIPE_WEBHOOK_SECRET is not set: POST /api/payments/webhook answers 404");
 	return 0;
 }
@@ -69,28 +73,21 @@ int tbs_payments_open(tbs_server *srv)
 
 void tbs_payments_close(tbs_server *srv)
 {
+	/* The provider owns (and wipes) the Stripe secrets. */
 	tb_payment_provider_free(srv->provider);
 	srv->provider = NULL;
-	if (srv->stripe_webhook_secret) {
-		/* A secret: wipe before freeing. */
-		volatile char *p = srv->stripe_webhook_secret;
-		while (*p)
-			*p++ = '\0';
-		free(srv->stripe_webhook_secret);
-		srv->stripe_webhook_secret = NULL;
-	}
 }
 
 bool tbs_payments_webhook_enabled(const tbs_server *srv)
 {
-	return srv->stripe_webhook_secret != NULL;
+	return srv->webhook_enabled;
 }
 
 tb_status tbs_payments_webhook(tbs_server *srv, const char *signature, const char *body, size_t len)
 {
 #if defined(TBS_HAVE_STRIPE)
-	return tb_market_stripe_webhook(srv->market, srv->stripe_webhook_secret,
-		signature ? signature : "", body, len);
+	return tb_market_stripe_webhook(srv->market, srv->provider, signature ? signature : "",
+		body, len);
 #else
 	(void)srv;
 	(void)signature;

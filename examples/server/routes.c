@@ -835,6 +835,11 @@ static void post_webhook(tbs_req *r)
 	}
 	st = tbs_payments_webhook(r->srv, tbs_header(r, "Stripe-Signature"), r->body, r->body_len);
 	r->mutated = true;
+	if (st == TB_ENOTFOUND) {
+		/* Not one of our charges (another system on the same account): acknowledge it. */
+		reply(r, 200, json_pack("{s:b, s:b}", "received", 1, "ignored", 1));
+		return;
+	}
 	if (st != TB_OK) {
 		fail(r, st, NULL);
 		return;

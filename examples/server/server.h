@@ -62,7 +62,7 @@ typedef struct tbs_server {
 	struct tbs_metrics *metrics;
 	struct tbs_sse_hub *hub;
 	struct tbs_ticker *ticker;
-	char *stripe_webhook_secret;  /* NULL unless --payments stripe */
+	bool webhook_enabled;         /* --payments stripe with STRIPE_WEBHOOK_SECRET */
 	FILE *events_log;             /* NULL unless --events-log */
 	pthread_mutex_t log_mu;       /* one event line at a time */
 	atomic_bool shutting_down;    /* set once SIGTERM/SIGINT arrived */

@@ -43,6 +43,11 @@ if ! cmp -s "$src/package-lock.json" "$stamp" 2>/dev/null; then
 	fi
 fi
 
+# The library's fake Stripe server, when the tree has it (the --payments stripe tests use it).
+if [ -f "$TB_ROOT/tests/fake_stripe/fake_stripe.py" ]; then
+	export TBS_FAKE_STRIPE="$TB_ROOT/tests/fake_stripe/fake_stripe.py"
+fi
+
 rc=0
 run() { # run LABEL ENV... -- node args
 	local label=$1

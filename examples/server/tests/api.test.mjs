@@ -813,3 +813,75 @@ describe('process', () => {
     await streamEnded;
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// --payments stripe, against the library's fake Stripe (tests/fake_stripe/fake_stripe.py)
+// when the library has the Stripe provider and the fake is in the tree.
+const fakeStripe = process.env.TBS_FAKE_STRIPE;
+const stripeProbe = spawnSync(serverBinary(), ['--help'], { encoding: 'utf8' });
+const stripeSkip = !fakeStripe ? 'TBS_FAKE_STRIPE is not set (no tests/fake_stripe in this tree)'
+  : !/stripe: built in/.test(stripeProbe.stdout) ? 'this libticketyboo has no Stripe provider' : false;
+
+describe('--payments stripe', { skip: stripeSkip }, () => {
+  const WHSEC = 'whsec_test_ticketyboo';
+  let fake;
+  let fakeBase;
+  let s5;
+
+  before(async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const portFile = join(await mkdtemp(join(tmpdir(), 'tbs-stripe-')), 'port');
+    fake = spawn('python3', [fakeStripe, '--port-file', portFile, '--key', 'sk_test_tbs'], { stdio: 'ignore' });
+    const port = await eventually(() => {
+      try {
+        return readFileSync(portFile, 'utf8').trim();
+      } catch {
+        return null;
+      }
+    }, 10000);
+    fakeBase = `http://127.0.0.1:${port}`;
+    s5 = await startServer({
+      args: ['--payments', 'stripe'],
+      env: { STRIPE_SECRET_KEY: 'sk_test_tbs', STRIPE_WEBHOOK_SECRET: WHSEC, STRIPE_API_BASE: fakeBase },
+    });
+  });
+
+  after(async () => {
+    if (s5) assert.deepEqual(await s5.stop(), { code: 0, signal: null }, s5.stderr);
+    if (fake) fake.kill();
+  });
+
+  test('pay, decline and webhooks go through the Stripe provider', async () => {
+    const { createHmac } = await import('node:crypto');
+    const [seller] = await newUser(s5.base, 'sseller');
+    const [buyer] = await newUser(s5.base, 'sbuyer');
+    const t1 = await sellTicket(seller, 'Stripe paid', 19.99);
+    const o1 = (await buyer.post('/api/orders', { ticketId: t1.id })).body;
+    const paid = await buyer.post('/api/payments', { orderId: o1.id, token: 'tok_visa' });
+    assert.equal(paid.status, 201, paid.text);
+    assert.equal((await buyer.get(`/api/orders/${o1.id}`)).body.status, 'complete');
+    const t2 = await sellTicket(seller, 'Stripe declined', 5);
+    const o2 = (await buyer.post('/api/orders', { ticketId: t2.id })).body;
+    const declined = await buyer.post('/api/payments', { orderId: o2.id, token: 'tok_chargeDeclined' });
+    assert.equal(declined.status, 402, declined.text);
+    const log = await (await fetch(`${fakeBase}/__control/log`)).json();
+    assert.ok(log.requests.some((r) => r.path === '/v1/payment_intents'
+      && r.form.some(([k, v]) => k === 'amount' && v === '1999')), 'amount 1999 sent to Stripe');
+    assert.deepEqual((await (await fetch(`${fakeBase}/__control/violations`)).json()).violations, []);
+
+    const body = JSON.stringify({ id: 'evt_tbs_1', object: 'event', type: 'payment_intent.succeeded',
+      data: { object: { id: 'pi_not_ours', object: 'payment_intent', metadata: {} } } });
+    const t = Math.floor(Date.now() / 1000);
+    const sig = createHmac('sha256', WHSEC).update(`${t}.${body}`).digest('hex');
+    const hook = (signature) => new Client(s5.base).post('/api/payments/webhook', body,
+      { headers: { 'stripe-signature': signature, 'content-type': 'application/json' } });
+    const ok = await hook(`t=${t},v1=${sig}`);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.body.received, true);
+    assertError(await hook(`t=${t},v1=${'0'.repeat(64)}`), 400, 'Invalid signature');
+    assertError(await hook(`t=${t - 3600},v1=${createHmac('sha256', WHSEC).update(`${t - 3600}.${body}`).digest('hex')}`),
+      400, 'Invalid signature');
+  });
+});
