@@ -798,6 +798,39 @@ describe('process', () => {
     assert.match(s3.stderr, /SIGTERM: shutting down/);
   });
 
+  test('a restart keeps everything: sessions, orders, and the metrics rebuilt from the event log', async () => {
+    const first = await startServer();
+    const [seller] = await newUser(first.base, 'rseller');
+    const [buyer] = await newUser(first.base, 'rbuyer');
+    const t = await sellTicket(seller, 'Survives restarts', 12.34);
+    const paidOrder = (await buyer.post('/api/orders', { ticketId: t.id })).body;
+    assert.equal((await buyer.post('/api/payments', { orderId: paidOrder.id, token: 'tok_visa' })).status, 201);
+    const t2 = await sellTicket(seller, 'Held over the restart', 5);
+    const held = (await buyer.post('/api/orders', { ticketId: t2.id })).body;
+    const before = (await new Client(first.base).get('/metrics')).text;
+    assert.deepEqual(await first.stop('SIGTERM', { keep: true }), { code: 0, signal: null });
+
+    const second = await startServer({ dir: first.dir });
+    try {
+      const c = new Client(second.base);
+      c.cookie = buyer.cookie; // the session lives in the database
+      assert.equal((await c.get(`/api/orders/${paidOrder.id}`)).body.status, 'complete');
+      assert.equal((await c.get(`/api/orders/${held.id}`)).body.status, 'created');
+      assert.equal((await new Client(second.base).get(`/api/tickets/${t.id}`)).body.price, 12.34);
+      const metrics = (await new Client(second.base).get('/metrics')).text;
+      for (const state of ['created', 'complete']) {
+        const line = new RegExp(`^ticketyboo_orders\\{state="${state}"\\} 1$`, 'm');
+        assert.match(before, line);
+        assert.match(metrics, line, 'orders by state are rebuilt, not restarted from zero');
+      }
+      // The durable subscriber resumed where it stopped: no event is logged twice.
+      await sleep(300);
+      assert.equal(second.events().filter((e) => e.type === 'OrderCreated').length, 0);
+    } finally {
+      assert.deepEqual(await second.stop(), { code: 0, signal: null }, second.stderr);
+    }
+  });
+
   test('SIGINT also stops it with exit 0, with an event stream connected', async () => {
     const s4 = await startServer();
     const streamEnded = new Promise((resolve) => {

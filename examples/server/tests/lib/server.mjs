@@ -21,8 +21,9 @@ export function serverBinary() {
 }
 
 // Start a server on a free port with a fresh database and the minimum password cost.
-export async function startServer({ args = [], env = {}, timeoutMs = 15000 } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'tbs-test-'));
+// `dir` reuses a directory (and its database) from an earlier server: keep: true on its stop().
+export async function startServer({ args = [], env = {}, timeoutMs = 15000, dir: reuse } = {}) {
+  const dir = reuse || await mkdtemp(join(tmpdir(), 'tbs-test-'));
   const db = join(dir, 'test.db');
   const child = spawn(serverBinary(),
     ['--host', '127.0.0.1', '--port', '0', '--db', db, '--password-cost', 'min', ...args],
@@ -59,12 +60,12 @@ export async function startServer({ args = [], env = {}, timeoutMs = 15000 } = {
       return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     },
     // Stop with `signal`; resolves to the exit status.
-    async stop(signal = 'SIGTERM', waitMs = 15000) {
+    async stop(signal = 'SIGTERM', { waitMs = 15000, keep = false } = {}) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), waitMs);
       const status = await exited;
       clearTimeout(timer);
-      await rm(dir, { recursive: true, force: true });
+      if (!keep) await rm(dir, { recursive: true, force: true });
       return status;
     },
   };
