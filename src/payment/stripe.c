@@ -51,11 +51,6 @@ typedef struct stripe_provider {
 	size_t pool_len;
 } stripe_provider;
 
-static tb_status stripe_charge(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res);
-static tb_status stripe_refund(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res);
-static tb_status stripe_lookup(tb_payment_provider *self, const char *idempotency_key, tb_pay_result *res);
-static void stripe_destroy(tb_payment_provider *self);
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static char *dup_str(const char *s)
@@ -714,6 +709,22 @@ static void add_metadata(buf *f, CURL *h, const tb_pay_request *req)
 }
 
 /*
+ * POST a form under an idempotency key, with in-call retries; r receives the
+ * final reply.  Returns the number of tries, or 0 when the request could not
+ * be built (res then says why).
+ */
+static int post_form(stripe_provider *sp, CURL *h, const char *path, const char *key, const buf *form,
+	reply *r, tb_pay_result *res)
+{
+	char url[1024];
+	if (form->failed || url_for(sp, url, sizeof url, path, NULL) != 0) {
+		set_outcome(sp, res, TB_PAY_UNKNOWN, "out_of_memory", "out of memory building the request");
+		return 0;
+	}
+	return http_call(sp, h, url, key, form, r);
+}
+
+/*
  * A legacy card token (tok_...) cannot pay a PaymentIntent directly; Stripe
  * documents turning it into a PaymentMethod (POST /v1/payment_methods with
  * type=card and card[token]).  That call is idempotent too, under the
@@ -725,7 +736,7 @@ static void add_metadata(buf *f, CURL *h, const tb_pay_request *req)
 static int convert_token(stripe_provider *sp, CURL *h, const tb_pay_request *req, char *pm, size_t pm_cap,
 	tb_pay_result *res)
 {
-	char key[IDEMPOTENCY_KEY_MAX + 1], url[1024];
+	char key[IDEMPOTENCY_KEY_MAX + 1];
 	buf form = { 0 };
 	reply r = { 0 };
 	int tries, ok = 0;
@@ -738,18 +749,12 @@ static int convert_token(stripe_provider *sp, CURL *h, const tb_pay_request *req
 	snprintf(key, sizeof key, "%s%s", req->idempotency_key, PM_KEY_SUFFIX);
 	form_add(&form, h, "type", "card");
 	form_add(&form, h, "card[token]", req->payment_token);
-	if (form.failed || url_for(sp, url, sizeof url, "/v1/payment_methods", NULL) != 0) {
-		set_outcome(sp, res, TB_PAY_UNKNOWN, "out_of_memory", "out of memory building the request");
-		buf_free(&form);
-		return 0;
-	}
-	reply_clear(&r);
-	tries = http_call(sp, h, url, key, &form, &r);
-	if (r.cc == CURLE_OK && r.status >= 200 && r.status < 300 && jstr(r.json, "id")
+	tries = post_form(sp, h, "/v1/payment_methods", key, &form, &r, res);
+	if (tries > 0 && r.cc == CURLE_OK && r.status >= 200 && r.status < 300 && jstr(r.json, "id")
 			&& strlen(jstr(r.json, "id")) < pm_cap) {
 		snprintf(pm, pm_cap, "%s", jstr(r.json, "id"));
 		ok = 1;
-	} else {
+	} else if (tries > 0) {
 		map_reply(sp, res, &r, tries, CALL_PAYMENT_METHOD);
 		if (res->outcome == TB_PAY_SUCCEEDED) /* 2xx without a usable id */
 			set_outcome(sp, res, TB_PAY_UNKNOWN, "api_error", "Stripe answered a PaymentMethod without an id");
@@ -759,57 +764,39 @@ static int convert_token(stripe_provider *sp, CURL *h, const tb_pay_request *req
 	return ok;
 }
 
-static tb_status stripe_charge(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res)
+/*
+ * The PaymentIntent form: create and confirm in one call, cards only.
+ * Returns 0 (res filled) when a legacy token could not be converted.
+ */
+static int charge_form(stripe_provider *sp, CURL *h, const tb_pay_request *req, buf *form,
+	tb_pay_result *res)
 {
-	stripe_provider *sp = (stripe_provider *)self;
-	char pm[256], currency[4], url[1024];
-	buf form = { 0 };
-	reply r = { 0 };
-	CURL *h;
-	int tries, i;
-
-	if (!self || !req || !res)
-		return tb_error_set(TB_EINVAL, NULL, "stripe: NULL provider, request or result");
-	result_reset(res);
-	if (!valid_request(sp, req, res, 0))
-		return TB_OK;
-	if (!(h = pool_take(sp)))
-		return tb_error_set(TB_ENOMEM, NULL, "stripe: cannot create a curl handle");
+	char pm[256], currency[4];
+	int i;
 
 	snprintf(pm, sizeof pm, "%s", req->payment_token);
 	if (starts_with(req->payment_token, "tok_") && !convert_token(sp, h, req, pm, sizeof pm, res))
-		goto done;
-
+		return 0;
 	for (i = 0; i < 3; i++) /* Stripe wants lower case */
 		currency[i] = (char)((req->currency[i] >= 'A' && req->currency[i] <= 'Z')
 			? req->currency[i] - 'A' + 'a' : req->currency[i]);
 	currency[3] = '\0';
 
-	form_add_int(&form, h, "amount", req->amount_minor);
-	form_add(&form, h, "currency", currency);
-	form_add(&form, h, "payment_method", pm);
-	form_add(&form, h, "confirm", "true");
+	form_add_int(form, h, "amount", req->amount_minor);
+	form_add(form, h, "currency", currency);
+	form_add(form, h, "payment_method", pm);
+	form_add(form, h, "confirm", "true");
 	/* cards only: no redirect-based method can be chosen, so no return_url is needed */
-	form_add(&form, h, "payment_method_types[]", "card");
+	form_add(form, h, "payment_method_types[]", "card");
 	/* a card that needs 3-D Secure fails now instead of waiting for a customer who is not there */
-	form_add(&form, h, "error_on_requires_action", "true");
+	form_add(form, h, "error_on_requires_action", "true");
 	if (req->description && *req->description)
-		form_add_cut(&form, h, "description", req->description, DESCRIPTION_MAX);
-	add_metadata(&form, h, req);
+		form_add_cut(form, h, "description", req->description, DESCRIPTION_MAX);
+	add_metadata(form, h, req);
 	/* what stripe_lookup() searches for */
-	form_add(&form, h, "metadata[idempotency_key]", req->idempotency_key);
-	if (form.failed || url_for(sp, url, sizeof url, "/v1/payment_intents", NULL) != 0) {
-		set_outcome(sp, res, TB_PAY_UNKNOWN, "out_of_memory", "out of memory building the request");
-		goto done;
-	}
-	tries = http_call(sp, h, url, req->idempotency_key, &form, &r);
-	map_reply(sp, res, &r, tries, CALL_PAYMENT_INTENT);
-done:
-	reply_clear(&r);
-	buf_free(&form);
+	form_add(form, h, "metadata[idempotency_key]", req->idempotency_key);
 	sodium_memzero(pm, sizeof pm);
-	pool_give(sp, h);
-	return TB_OK;
+	return 1;
 }
 
 static int stripe_refund_reason(const char *reason)
@@ -818,10 +805,27 @@ static int stripe_refund_reason(const char *reason)
 		|| strcmp(reason, "requested_by_customer") == 0);
 }
 
-static tb_status stripe_refund(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res)
+/* The Refund form: Stripe's reason only when it is one of its enum, ours in metadata. */
+static void refund_form(CURL *h, const tb_pay_request *req, buf *form)
+{
+	/* our payments are PaymentIntents; a legacy charge id is refunded as a charge */
+	form_add(form, h, starts_with(req->provider_charge_id, "ch_") ? "charge" : "payment_intent",
+		req->provider_charge_id);
+	if (req->amount_minor > 0)
+		form_add_int(form, h, "amount", req->amount_minor);
+	if (stripe_refund_reason(req->reason))
+		form_add(form, h, "reason", req->reason);
+	else if (req->reason && *req->reason)
+		form_add_cut(form, h, "metadata[reason]", req->reason, METADATA_VALUE_MAX);
+	add_metadata(form, h, req);
+}
+
+/* A charge or a refund: one POST under the attempt's key, retried, then mapped. */
+static tb_status pay_call(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res,
+	call_kind kind)
 {
 	stripe_provider *sp = (stripe_provider *)self;
-	char url[1024];
+	int refund = kind == CALL_REFUND;
 	buf form = { 0 };
 	reply r = { 0 };
 	CURL *h;
@@ -830,32 +834,33 @@ static tb_status stripe_refund(tb_payment_provider *self, const tb_pay_request *
 	if (!self || !req || !res)
 		return tb_error_set(TB_EINVAL, NULL, "stripe: NULL provider, request or result");
 	result_reset(res);
-	if (!valid_request(sp, req, res, 1))
+	if (!valid_request(sp, req, res, refund))
 		return TB_OK;
 	if (!(h = pool_take(sp)))
 		return tb_error_set(TB_ENOMEM, NULL, "stripe: cannot create a curl handle");
-
-	/* our payments are PaymentIntents; a legacy charge id is refunded as a charge */
-	form_add(&form, h, starts_with(req->provider_charge_id, "ch_") ? "charge" : "payment_intent",
-		req->provider_charge_id);
-	if (req->amount_minor > 0)
-		form_add_int(&form, h, "amount", req->amount_minor);
-	if (stripe_refund_reason(req->reason))
-		form_add(&form, h, "reason", req->reason);
-	else if (req->reason && *req->reason)
-		form_add_cut(&form, h, "metadata[reason]", req->reason, METADATA_VALUE_MAX);
-	add_metadata(&form, h, req);
-	if (form.failed || url_for(sp, url, sizeof url, "/v1/refunds", NULL) != 0) {
-		set_outcome(sp, res, TB_PAY_UNKNOWN, "out_of_memory", "out of memory building the request");
+	if (refund)
+		refund_form(h, req, &form);
+	else if (!charge_form(sp, h, req, &form, res))
 		goto done;
-	}
-	tries = http_call(sp, h, url, req->idempotency_key, &form, &r);
-	map_reply(sp, res, &r, tries, CALL_REFUND);
+	tries = post_form(sp, h, refund ? "/v1/refunds" : "/v1/payment_intents", req->idempotency_key,
+		&form, &r, res);
+	if (tries > 0)
+		map_reply(sp, res, &r, tries, kind);
 done:
 	reply_clear(&r);
 	buf_free(&form);
 	pool_give(sp, h);
 	return TB_OK;
+}
+
+static tb_status stripe_charge(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res)
+{
+	return pay_call(self, req, res, CALL_PAYMENT_INTENT);
+}
+
+static tb_status stripe_refund(tb_payment_provider *self, const tb_pay_request *req, tb_pay_result *res)
+{
+	return pay_call(self, req, res, CALL_REFUND);
 }
 
 /*
