@@ -1020,6 +1020,416 @@ static void webhook__parse_maps_the_three_types_and_ignores_others(void **state)
 	tb_stripe_event_free(NULL);
 }
 
+/* ---- the market with Stripe ------------------------------------------------------- */
+
+typedef struct world {
+	tbt *t;
+	char *seller;
+	char *buyer;
+	char *ticket;
+	char *order;
+} world;
+
+/* A market paying through the fake Stripe (file != 0: on a file), one order placed. */
+static world *world_new(int file, const tb_stripe_options *o)
+{
+	world *w = calloc(1, sizeof *w);
+	tb_status st;
+	assert_non_null(w);
+	w->t = tbt_prepare(file);
+	tb_payment_provider_free(w->t->pay);
+	w->t->pay = provider_with(o);
+	tbt_open(w->t);
+	w->seller = tbt_user(w->t, "seller@example.com");
+	w->buyer = tbt_user(w->t, "buyer@example.com");
+	w->ticket = tbt_ticket(w->t, w->seller, "Glastonbury Sunday", 2500);
+	w->order = tbt_order(w->t, w->buyer, w->ticket, &st);
+	assert_tb_ok(st);
+	return w;
+}
+
+static void world_free(world *w)
+{
+	tbt_free(w->t);
+	free(w->seller);
+	free(w->buyer);
+	free(w->ticket);
+	free(w->order);
+	free(w);
+}
+
+static tb_order_status order_status(world *w)
+{
+	tb_order *o = NULL;
+	tb_order_status s;
+	assert_tb_ok(tb_order_get(&o, w->t->m, w->buyer, w->order));
+	s = tb_order_status_get(o);
+	tb_order_free(o);
+	return s;
+}
+
+static tb_charge *latest_charge(world *w)
+{
+	tb_charge *c = NULL;
+	assert_tb_ok(tb_charge_get_latest(&c, w->t->m, w->buyer, w->order));
+	return c;
+}
+
+/* Wait (up to 5 s) until the fake holds n objects of a kind. */
+static void await_objects(const char *kind, size_t n)
+{
+	int i;
+	for (i = 0; i < 100 && fake_stripe_objects(fs, kind) < n; i++)
+		sleep_ms(50);
+	assert_int_equal(fake_stripe_objects(fs, kind), n);
+}
+
+/* Every event payload, and the charge's JSON, free of secrets. */
+static void assert_market_clean(world *w)
+{
+	tb_event_page *page = NULL;
+	tb_charge *c = latest_charge(w);
+	char *json = NULL;
+	size_t i;
+	assert_tb_ok(tb_charge_to_json(&json, c));
+	assert_no_secret(json);
+	assert_null(strstr(json, "pm_card"));
+	tb_free(json);
+	tb_charge_free(c);
+	assert_tb_ok(tb_event_read(&page, w->t->m, 0, TB_EVENT_READ_MAX));
+	for (i = 0; i < tb_event_page_count(page); i++) {
+		assert_tb_ok(tb_event_to_json(&json, tb_event_page_at(page, i)));
+		assert_no_secret(json);
+		tb_free(json);
+	}
+	tb_event_page_free(page);
+}
+
+static void market__pay_completes_the_order_through_stripe(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w = world_new(0, &o);
+	tb_charge *c = NULL;
+	json_t *holder = NULL, *req;
+	(void)state;
+
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "pm_card_visa"));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_SUCCEEDED);
+	assert_string_equal(tb_charge_provider(c), "stripe");
+	assert_true(strncmp(tb_charge_provider_charge_id(c), "pi_", 3) == 0);
+	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
+
+	req = request_at("/v1/payment_intents", 0, &holder);
+	assert_string_equal(fake_stripe_header(req, "Idempotency-Key"), tb_charge_idempotency_key(c));
+	assert_string_equal(fake_stripe_form(req, "amount"), "2500");
+	assert_string_equal(fake_stripe_form(req, "currency"), "usd");
+	assert_string_equal(fake_stripe_form(req, "metadata[order_id]"), w->order);
+	assert_string_equal(fake_stripe_form(req, "metadata[charge_id]"), tb_charge_id(c));
+	json_decref(holder);
+	assert_int_equal(fake_stripe_objects(fs, "payment_intents"), 1);
+	tb_charge_free(c);
+	assert_market_clean(w);
+	assert_no_violations();
+	world_free(w);
+}
+
+static void market__decline_details_are_reachable(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w = world_new(0, &o);
+	tb_charge *c = NULL;
+	(void)state;
+
+	assert_tb_status(tb_order_pay(&c, w->t->m, w->buyer, w->order, "tok_chargeDeclinedInsufficientFunds"),
+		TB_EDECLINED);
+	assert_null(c);
+	assert_string_equal(tb_last_error()->message, "Your card has insufficient funds.");
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_FAILED);
+	assert_string_equal(tb_charge_failure_code(c), "card_declined");
+	assert_string_equal(tb_charge_decline_code(c), "insufficient_funds");
+	assert_string_equal(tb_charge_failure_message(c), "Your card has insufficient funds.");
+	assert_int_equal(tb_charge_attempts(c), 1);
+	tb_charge_free(c);
+	assert_int_equal(order_status(w), TB_ORDER_CANCELLED);
+	assert_int_equal(fake_stripe_count(fs, "POST", "/v1/payment_intents"), 1);
+	assert_market_clean(w);
+	assert_no_violations();
+	world_free(w);
+}
+
+static void market__refused_request_is_a_provider_error_without_secrets(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w;
+	tb_charge *c = NULL;
+	(void)state;
+
+	o.secret_key = "sk_test_revoked_key_0000000000000";
+	w = world_new(0, &o);
+	assert_tb_status(tb_order_pay(&c, w->t->m, w->buyer, w->order, "pm_card_visa"), TB_EPROVIDER);
+	assert_no_secret(tb_last_error()->message);
+	assert_null(strstr(tb_last_error()->message, "sk_test_revoked"));
+	c = latest_charge(w);
+	assert_string_equal(tb_charge_failure_code(c), "authentication_error");
+	assert_null(strstr(tb_charge_failure_message(c), "revoked"));
+	tb_charge_free(c);
+	assert_int_equal(fake_stripe_count(fs, "POST", "/v1/payment_intents"), 1);
+	assert_int_equal(fake_stripe_objects(fs, "payment_intents"), 0);
+	world_free(w);
+}
+
+/* Advance past the core's retry delay and tick. */
+static tb_tick_stats tick(world *w)
+{
+	tb_tick_stats stats = TB_TICK_STATS_INIT;
+	tbt_advance(w->t, 61 * 1000);
+	assert_tb_ok(tb_market_tick(w->t->m, &stats));
+	return stats;
+}
+
+static void crash__killed_mid_payment_then_tick_charges_exactly_once(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w = world_new(1, &o);
+	tb_charge *c;
+	pid_t child;
+	int i, status;
+	(void)state;
+
+	/* Stripe takes 1 s to answer; the process dies while it waits */
+	script("pm_card_visa", "charge", "[{\"action\":\"hang\",\"seconds\":1.0}]");
+	tb_market_close(w->t->m);
+	w->t->m = NULL;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		tb_market *m = NULL;
+		tb_charge *cc = NULL;
+		if (tb_market_open(&m, &w->t->opts) == TB_OK)
+			(void)tb_order_pay(&cc, m, w->buyer, w->order, "pm_card_visa");
+		_exit(3); /* only reached if the kill came too late */
+	}
+	for (i = 0; i < 200 && fake_stripe_count(fs, "POST", "/v1/payment_intents") == 0; i++)
+		sleep_ms(10);
+	assert_int_equal(fake_stripe_count(fs, "POST", "/v1/payment_intents"), 1);
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status));
+
+	/* Stripe finished the request anyway: the money was taken, the answer lost */
+	await_objects("payment_intents", 1);
+	assert_tb_ok(tb_market_open(&w->t->m, &w->t->opts));
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_PENDING);
+	tb_charge_free(c);
+	assert_int_equal(order_status(w), TB_ORDER_AWAITING_PAYMENT);
+
+	assert_int_equal(tick(w).payments_resolved, 1);
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_SUCCEEDED);
+	tb_charge_free(c);
+	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
+	assert_int_equal(tick(w).payments_retried, 0);
+	/* one PaymentIntent; the retry reused the key and got Stripe's saved answer */
+	assert_int_equal(fake_stripe_objects(fs, "payment_intents"), 1);
+	assert_int_equal(fake_stripe_count(fs, "POST", "/v1/payment_intents"), 2);
+	assert_no_violations();
+	world_free(w);
+}
+
+static void crash__timeout_then_reopen_then_tick_charges_exactly_once(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w;
+	tb_charge *c = NULL;
+	(void)state;
+	o.timeout_ms = 300;
+	o.max_retries = 0;
+	w = world_new(1, &o);
+
+	script("tok_visa", "charge", "[{\"action\":\"hang\",\"seconds\":1.0}]");
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "tok_visa"));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_PENDING);
+	tb_charge_free(c);
+	tbt_reopen(w->t); /* abandoned mid-payment: a restart */
+	await_objects("payment_intents", 1);
+
+	assert_int_equal(tick(w).payments_resolved, 1);
+	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_SUCCEEDED);
+	assert_int_equal(tb_charge_attempts(c), 2);
+	tb_charge_free(c);
+	assert_int_equal(fake_stripe_objects(fs, "payment_intents"), 1);
+	assert_int_equal(fake_stripe_objects(fs, "payment_methods"), 1);
+	assert_no_violations();
+	world_free(w);
+}
+
+/* A signed Stripe delivery about our PaymentIntent, at the market's time + skew. */
+static tb_status deliver(world *w, const char *event_id, const char *type, const char *object_json,
+	int64_t skew_s, const char *secret)
+{
+	char body[2048], header[256];
+	snprintf(body, sizeof body,
+		"{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"2020-08-27\",\"created\":%lld,"
+		"\"livemode\":false,\"pending_webhooks\":1,\"type\":\"%s\",\"data\":{\"object\":%s}}",
+		event_id, (long long)(tbt_now(w->t) / 1000), type, object_json);
+	sign(header, sizeof header, secret, tbt_now(w->t) / 1000 + skew_s, body);
+	return tb_market_stripe_webhook(w->t->m, w->t->pay, header, body, strlen(body));
+}
+
+static void late_success__refunded_exactly_once(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w;
+	tb_charge *c = NULL;
+	tb_order *ord = NULL;
+	tb_tick_stats stats;
+	char obj[512], pi[128];
+	json_t *holder = NULL, *req;
+	(void)state;
+	o.timeout_ms = 300;
+	o.max_retries = 0;
+	w = world_new(0, &o);
+
+	script("pm_card_visa", "charge", "[{\"action\":\"hang\",\"seconds\":1.0}]");
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "pm_card_visa"));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_PENDING);
+	tb_charge_free(c);
+	/* the buyer gives up while the payment is in flight */
+	assert_tb_ok(tb_order_cancel(&ord, w->t->m, w->buyer, w->order));
+	tb_order_free(ord);
+	await_objects("payment_intents", 1);
+
+	stats = tick(w);
+	assert_int_equal(stats.refunds_issued, 1);
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_REFUNDED);
+	assert_true(strncmp(tb_charge_provider_refund_id(c), "re_", 3) == 0);
+	assert_string_equal(tb_charge_refund_reason(c), "late_payment");
+	snprintf(pi, sizeof pi, "%s", tb_charge_provider_charge_id(c));
+	snprintf(obj, sizeof obj, "{\"id\":\"%s\",\"object\":\"payment_intent\",\"status\":\"succeeded\","
+		"\"metadata\":{\"charge_id\":\"%s\"}}", pi, tb_charge_id(c));
+	tb_charge_free(c);
+	assert_int_equal(order_status(w), TB_ORDER_CANCELLED);
+	req = request_at("/v1/refunds", 0, &holder);
+	assert_string_equal(fake_stripe_form(req, "payment_intent"), pi);
+	assert_string_equal(fake_stripe_form(req, "metadata[reason]"), "late_payment");
+	json_decref(holder);
+
+	/* more ticks, and Stripe's own notice of the success: nothing more */
+	stats = tick(w);
+	assert_int_equal(stats.payments_retried, 0);
+	assert_tb_ok(deliver(w, "evt_late_1", "payment_intent.succeeded", obj, 0, "whsec_test_ticketyboo"));
+	stats = tick(w);
+	assert_int_equal(stats.refunds_issued, 0);
+	assert_int_equal(fake_stripe_objects(fs, "refunds"), 1);
+	assert_int_equal(fake_stripe_count(fs, "POST", "/v1/refunds"), 1);
+	assert_market_clean(w);
+	assert_no_violations();
+	world_free(w);
+}
+
+static void webhook__market_applies_a_delivery_once(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w = world_new(0, &o);
+	tb_charge *c = NULL;
+	char obj[512], failed[768], pi[128], cid[64];
+	int64_t seq;
+	(void)state;
+
+	/* Stripe is still processing: the order waits for the notice */
+	script("pm_card_visa", "charge", "[{\"action\":\"status\",\"status\":\"processing\"}]");
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "pm_card_visa"));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_PENDING);
+	snprintf(pi, sizeof pi, "%s", tb_charge_provider_charge_id(c) ? tb_charge_provider_charge_id(c) : "");
+	snprintf(cid, sizeof cid, "%s", tb_charge_id(c));
+	tb_charge_free(c);
+	if (!pi[0]) { /* the core may keep the id only once settled: take it from Stripe */
+		json_t *st = fake_stripe_get(fs, "state");
+		snprintf(pi, sizeof pi, "%s", json_string_value(json_object_get(
+			json_array_get(json_object_get(st, "payment_intents"), 0), "id")));
+		json_decref(st);
+	}
+	snprintf(obj, sizeof obj, "{\"id\":\"%s\",\"object\":\"payment_intent\",\"status\":\"succeeded\","
+		"\"metadata\":{\"charge_id\":\"%s\"}}", pi, cid);
+
+	/* forged, stale: refused, nothing changes */
+	assert_tb_status(deliver(w, "evt_a", "payment_intent.succeeded", obj, 0, "whsec_forged"), TB_ESIGNATURE);
+	assert_tb_status(deliver(w, "evt_a", "payment_intent.succeeded", obj, -301, "whsec_test_ticketyboo"),
+		TB_ESIGNATURE);
+	assert_int_equal(order_status(w), TB_ORDER_AWAITING_PAYMENT);
+
+	assert_tb_ok(deliver(w, "evt_a", "payment_intent.succeeded", obj, -5, "whsec_test_ticketyboo"));
+	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
+	seq = tbt_last_seq(w->t);
+	/* the same delivery again, then an older failure notice out of order */
+	assert_tb_ok(deliver(w, "evt_a", "payment_intent.succeeded", obj, 0, "whsec_test_ticketyboo"));
+	snprintf(failed, sizeof failed, "{\"id\":\"%s\",\"object\":\"payment_intent\","
+		"\"metadata\":{\"charge_id\":\"%s\"},\"last_payment_error\":{\"code\":\"card_declined\"}}", pi, cid);
+	assert_tb_ok(deliver(w, "evt_b", "payment_intent.payment_failed", failed, 0, "whsec_test_ticketyboo"));
+	assert_int_equal(tbt_last_seq(w->t), seq);
+	c = latest_charge(w);
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_SUCCEEDED);
+	tb_charge_free(c);
+	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
+	assert_int_equal(tbt_event_count(w->t, TB_EVENT_CHARGE_SUCCEEDED), 1);
+
+	/* types we do not handle are accepted and ignored; unknown payments are not ours */
+	assert_tb_ok(deliver(w, "evt_c", "customer.created", "{\"id\":\"cus_1\"}", 0, "whsec_test_ticketyboo"));
+	assert_tb_status(deliver(w, "evt_d", "payment_intent.succeeded",
+		"{\"id\":\"pi_not_ours\",\"metadata\":{}}", 0, "whsec_test_ticketyboo"), TB_ENOTFOUND);
+	assert_tb_status(tb_market_stripe_webhook(w->t->m, NULL, "t=1,v1=00", "{}", 2), TB_EINVAL);
+	assert_int_equal(tbt_last_seq(w->t), seq);
+	assert_int_equal(fake_stripe_objects(fs, "payment_intents"), 1);
+	assert_no_violations();
+	world_free(w);
+}
+
+static void webhook__needs_a_stripe_provider_with_a_secret(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w;
+	tb_payment_provider *fake = NULL;
+	(void)state;
+	o.webhook_secret = NULL;
+	w = world_new(0, &o);
+	assert_tb_status(deliver(w, "evt_x", "customer.created", "{\"id\":\"cus_1\"}", 0, "whsec_test_ticketyboo"),
+		TB_EINVAL);
+	assert_string_equal(tbt_field(), "webhook_secret");
+	assert_tb_ok(tb_payment_fake_new(&fake));
+	assert_tb_status(tb_market_stripe_webhook(w->t->m, fake, "t=1,v1=00", "{}", 2), TB_EINVAL);
+	tb_payment_provider_free(fake);
+	world_free(w);
+}
+
+static void market__seller_refund_goes_to_stripe_once(void **state)
+{
+	tb_stripe_options o = test_options();
+	world *w = world_new(0, &o);
+	tb_charge *c = NULL;
+	json_t *holder = NULL, *req;
+	(void)state;
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "pm_card_visa"));
+	tb_charge_free(c);
+	c = NULL;
+	assert_tb_ok(tb_order_refund(&c, w->t->m, w->seller, w->order, "requested_by_customer"));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_REFUNDED);
+	assert_true(strncmp(tb_charge_provider_refund_id(c), "re_", 3) == 0);
+	req = request_at("/v1/refunds", 0, &holder);
+	assert_string_equal(fake_stripe_form(req, "reason"), "requested_by_customer");
+	assert_string_not_equal(fake_stripe_header(req, "Idempotency-Key"), tb_charge_idempotency_key(c));
+	json_decref(holder);
+	tb_charge_free(c);
+	assert_int_equal(fake_stripe_objects(fs, "refunds"), 1);
+	assert_market_clean(w);
+	assert_no_violations();
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest provider_tests[] = {
@@ -1051,6 +1461,15 @@ int main(void)
 		cmocka_unit_test(webhook__refuses_bad_secret_stale_tampered),
 		cmocka_unit_test(webhook__tries_every_v1_and_needs_t_and_v1),
 		cmocka_unit_test(webhook__parse_maps_the_three_types_and_ignores_others),
+		cmocka_unit_test_setup(market__pay_completes_the_order_through_stripe, reset),
+		cmocka_unit_test_setup(market__decline_details_are_reachable, reset),
+		cmocka_unit_test_setup(market__refused_request_is_a_provider_error_without_secrets, reset),
+		cmocka_unit_test_setup(market__seller_refund_goes_to_stripe_once, reset),
+		cmocka_unit_test_setup(crash__killed_mid_payment_then_tick_charges_exactly_once, reset),
+		cmocka_unit_test_setup(crash__timeout_then_reopen_then_tick_charges_exactly_once, reset),
+		cmocka_unit_test_setup(late_success__refunded_exactly_once, reset),
+		cmocka_unit_test_setup(webhook__market_applies_a_delivery_once, reset),
+		cmocka_unit_test_setup(webhook__needs_a_stripe_provider_with_a_secret, reset),
 	};
 	return cmocka_run_group_tests_name("stripe", provider_tests, group_setup, group_teardown);
 }
