@@ -10,6 +10,7 @@
 
 #include "tb_test.h"
 #include "fake_stripe_server.h"
+#include "provider_contract.h"
 
 #include <ticketyboo/stripe.h>
 
@@ -153,21 +154,6 @@ static json_t *request_at(const char *path, size_t n, json_t **holder)
 	}
 	fail_msg("no request #%zu to %s", want, path);
 	return NULL;
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	fs = fake_stripe_start();
-	return fs ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_stripe_stop(fs);
-	fs = NULL;
-	return 0;
 }
 
 static int reset(void **state)
@@ -1206,9 +1192,10 @@ static void crash__killed_mid_payment_then_tick_charges_exactly_once(void **stat
 	if (child == 0) {
 		tb_market *m = NULL;
 		tb_charge *cc = NULL;
-		if (tb_market_open(&m, &w->t->opts) == TB_OK)
-			(void)tb_order_pay(&cc, m, w->buyer, w->order, "pm_card_visa");
-		_exit(3); /* only reached if the kill came too late */
+		if (tb_market_open(&m, &w->t->opts) == TB_OK && tb_order_pay(&cc, m, w->buyer, w->order,
+				"pm_card_visa") == TB_OK)
+			_exit(3); /* only reached if the kill came too late */
+		_exit(4);
 	}
 	for (i = 0; i < 200 && fake_stripe_count(fs, "POST", "/v1/payment_intents") == 0; i++)
 		sleep_ms(10);
@@ -1430,6 +1417,12 @@ static void market__seller_refund_goes_to_stripe_once(void **state)
 	world_free(w);
 }
 
+static tb_payment_provider *make_stripe(void *ctx)
+{
+	tb_payment_provider *p = NULL;
+	return tb_payment_stripe_new(&p, ctx) == TB_OK ? p : NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest provider_tests[] = {
@@ -1471,5 +1464,19 @@ int main(void)
 		cmocka_unit_test_setup(webhook__market_applies_a_delivery_once, reset),
 		cmocka_unit_test_setup(webhook__needs_a_stripe_provider_with_a_secret, reset),
 	};
-	return cmocka_run_group_tests_name("stripe", provider_tests, group_setup, group_teardown);
+	tb_stripe_options o;
+	tb_provider_contract contract = { "stripe", make_stripe, "tok_visa", "tok_chargeDeclined", "USD", &o };
+	int failed;
+
+	fs = fake_stripe_start();
+	if (!fs)
+		return 1;
+	o = test_options();
+	failed = cmocka_run_group_tests_name("stripe", provider_tests, NULL, NULL);
+	/* the vtable contract every provider passes, here against the fake Stripe */
+	failed += tb_provider_contract_run(&contract);
+	if (fake_stripe_violations(fs) != 0)
+		failed++;
+	fake_stripe_stop(fs);
+	return failed;
 }
