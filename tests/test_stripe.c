@@ -14,6 +14,7 @@
 
 #include <ticketyboo/stripe.h>
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -156,10 +157,74 @@ static json_t *request_at(const char *path, size_t n, json_t **holder)
 	return NULL;
 }
 
+static size_t discard(char *ptr, size_t size, size_t n, void *ud)
+{
+	(void)ptr;
+	(void)ud;
+	return size * n;
+}
+
 static int reset(void **state)
 {
 	(void)state;
 	return fake_stripe_reset(fs);
+}
+
+/* ---- the fake itself -------------------------------------------------------- */
+
+/* POST a raw form to the fake as a client would; returns the HTTP status. */
+static long raw_post(const char *path, const char *key, const char *body)
+{
+	char url[256], auth[128];
+	struct curl_slist *h = NULL;
+	long status = 0;
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", FAKE_STRIPE_KEY);
+	h = curl_slist_append(h, auth);
+	snprintf(url, sizeof url, "Idempotency-Key: %s", key);
+	h = curl_slist_append(h, url);
+	snprintf(url, sizeof url, "%s%s", fake_stripe_url(fs), path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+/* The zero-violation checks mean something only if the fake does flag what Stripe rejects. */
+static void fake__flags_what_stripe_would_reject(void **state)
+{
+	char longdesc[1100];
+	char body[1400];
+	(void)state;
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-1",
+		"amount=100&currency=usd&payment_method=pm_card_visa&confirm=true"), 200);
+	assert_int_equal(fake_stripe_violations(fs), 0);
+
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-2", "amount=1.5&currency=usd"), 400);
+	assert_int_equal(fake_stripe_violations(fs), 1);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-3", "amount=100"), 400);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-4", "amount=100&currency=usd&colour=red"), 400);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-5", "amount=100&currency=usd&confirm=yes"), 400);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-6",
+		"amount=100&currency=usd&payment_method_types=card"), 400);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-7",
+		"amount=100&currency=usd&automatic_payment_methods[enabled]=true"
+		"&automatic_payment_methods[allow_redirects]=never"), 400);
+	assert_int_equal(raw_post("/v1/refunds", "raw-8", "payment_intent=pi_1&reason=late_payment"), 400);
+	memset(longdesc, 'x', 1001);
+	longdesc[1001] = '\0';
+	snprintf(body, sizeof body, "amount=100&currency=usd&description=%s", longdesc);
+	assert_int_equal(raw_post("/v1/payment_intents", "raw-9", body), 400);
+	assert_int_equal(raw_post("/v1/charges", "raw-10", "amount=100&currency=usd"), 404);
+	assert_int_equal(fake_stripe_violations(fs), 9);
+	assert_int_equal(fake_stripe_reset(fs), 0);
 }
 
 /* ---- options --------------------------------------------------------------- */
@@ -191,6 +256,8 @@ static void options__refuse_bad_values(void **state)
 	assert_tb_status(tb_payment_stripe_new(&p, &o), TB_EINVAL);
 	assert_string_equal(tb_last_error()->field, "base_url");
 	o.base_url = "http://127.0.0.1.example.com";
+	assert_tb_status(tb_payment_stripe_new(&p, &o), TB_EINVAL);
+	o.base_url = "https://user:password@api.stripe.com";
 	assert_tb_status(tb_payment_stripe_new(&p, &o), TB_EINVAL);
 
 	o = test_options();
@@ -1426,6 +1493,7 @@ static tb_payment_provider *make_stripe(void *ctx)
 int main(void)
 {
 	const struct CMUnitTest provider_tests[] = {
+		cmocka_unit_test_setup(fake__flags_what_stripe_would_reject, reset),
 		cmocka_unit_test(options__refuse_bad_values),
 		cmocka_unit_test_setup(charge__sends_the_documented_payment_intent, reset),
 		cmocka_unit_test_setup(charge__without_api_version_sends_no_header, reset),

@@ -20,8 +20,9 @@
  * Thread safety: a Stripe provider may be used from any number of threads at
  * once (it keeps a small pool of curl handles, one per concurrent call).  The
  * webhook functions are reentrant.  tb_stripe_event records are immutable.
- * Calls that reach Stripe block the calling thread for at most about
- * (max_retries + 1) * timeout_ms + max_retries * backoff_cap_ms.
+ * A request to Stripe blocks the calling thread for at most about
+ * (max_retries + 1) * timeout_ms + max_retries * backoff_cap_ms; a charge
+ * with a legacy "tok_" token makes two requests.
  * Ownership: options are copied; secrets are kept in memory the provider
  * owns and wiped (sodium_memzero) when it is freed.  Secrets never appear in
  * error messages, provider results, events or JSON.
@@ -65,7 +66,7 @@ typedef struct tb_stripe_options {
 	/**
 	 * NULL = TB_STRIPE_DEFAULT_BASE_URL.  Must be https://, except plain
 	 * http:// to a loopback host (127.0.0.1, [::1], localhost), which tests
-	 * use to reach a local fake server.  No trailing path.
+	 * use to reach a local fake server.  No credentials or query.
 	 */
 	const char *base_url;
 	int64_t connect_timeout_ms; /**< TCP + TLS set-up, per try; 0 = default */

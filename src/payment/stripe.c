@@ -988,7 +988,8 @@ static int base_url_ok(const char *url)
 {
 	static const char *const loopback[] = { "http://127.0.0.1", "http://localhost", "http://[::1]" };
 	size_t i;
-	if (has_control(url) || strchr(url, ' ') || strchr(url, '?') || strchr(url, '#'))
+	/* no query, fragment or user:password@ part: the URL appears in messages */
+	if (has_control(url) || strpbrk(url, " ?#@"))
 		return 0;
 	if (starts_with(url, "https://") && url[8])
 		return 1;
@@ -1006,7 +1007,7 @@ static tb_status check_options(const tb_stripe_options *o)
 		return tb_error_set(TB_EINVAL, "secret_key", "the Stripe secret key is missing or malformed");
 	if (o->base_url && !base_url_ok(o->base_url))
 		return tb_error_set(TB_EINVAL, "base_url",
-			"base_url must be https:// (or http:// to a loopback host), without query or spaces");
+			"base_url must be https:// (or http:// to a loopback host), without credentials, query or spaces");
 	if (o->api_version && !valid_key(o->api_version, 64))
 		return tb_error_set(TB_EINVAL, "api_version", "api_version is malformed");
 	if (o->webhook_secret && !valid_key(o->webhook_secret, 512))
