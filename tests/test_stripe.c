@@ -967,6 +967,11 @@ static void webhook__refuses_bad_secret_stale_tampered(void **state)
 		VECTOR_T + 300, 300));
 	assert_tb_status(tb_stripe_webhook_verify(VECTOR_SECRET, h, VECTOR_BODY, strlen(VECTOR_BODY),
 		VECTOR_T - 301, 300), TB_ESIGNATURE);
+	/* extreme clocks and tolerances do not overflow */
+	assert_tb_status(tb_stripe_webhook_verify(VECTOR_SECRET, h, VECTOR_BODY, strlen(VECTOR_BODY),
+		INT64_MIN, INT64_MAX), TB_ESIGNATURE);
+	assert_tb_ok(tb_stripe_webhook_verify(VECTOR_SECRET, h, VECTOR_BODY, strlen(VECTOR_BODY),
+		INT64_MAX, INT64_MAX));
 	/* tolerance 0: no time check (replaying stored events) */
 	assert_tb_ok(tb_stripe_webhook_verify(VECTOR_SECRET, h, VECTOR_BODY, strlen(VECTOR_BODY),
 		VECTOR_T + 86400, 0));

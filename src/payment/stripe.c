@@ -1126,6 +1126,7 @@ tb_status tb_stripe_webhook_verify(const char *secret, const char *signature_hea
 	const char *p, *key, *val, *t = NULL;
 	size_t klen, vlen, tlen = 0, i;
 	int64_t ts = 0;
+	uint64_t distance;
 	int seen = 0, match = 0;
 
 	if (!secret || !*secret || !signature_header || (!body && body_len))
@@ -1172,10 +1173,12 @@ tb_status tb_stripe_webhook_verify(const char *secret, const char *signature_hea
 	if (!match)
 		return tb_error_set(TB_ESIGNATURE, NULL,
 			"no v1 signature matches the body (wrong endpoint secret, or the body was altered)");
-	if (tolerance_s > 0 && (ts > now_s + tolerance_s || ts < now_s - tolerance_s))
+	/* |now - t| in unsigned arithmetic: no overflow whatever the caller passes */
+	distance = ts >= now_s ? (uint64_t)ts - (uint64_t)now_s : (uint64_t)now_s - (uint64_t)ts;
+	if (tolerance_s > 0 && distance > (uint64_t)tolerance_s)
 		return tb_error_set(TB_ESIGNATURE, NULL,
-			"the webhook's timestamp is %lld s from now, over the tolerance of %lld s (replayed or stale)",
-			(long long)(ts > now_s ? ts - now_s : now_s - ts), (long long)tolerance_s);
+			"the webhook's timestamp is %llu s from now, over the tolerance of %lld s (replayed or stale)",
+			(unsigned long long)distance, (long long)tolerance_s);
 	return TB_OK;
 }
 
