@@ -180,6 +180,36 @@ static void subscribe__validates_names(void **state)
 	assert_tb_ok(tb_event_subscribe(t->m, "a", record, &r));
 }
 
+typedef struct quitter {
+	tb_market *m;
+	int seen;
+} quitter;
+
+static tb_status quit_after_two(const tb_event *e, void *payload)
+{
+	(void)e;
+	quitter *q = payload;
+	if (++q->seen == 2 && tb_event_unsubscribe(q->m, "quitter") != TB_OK)
+		return TB_EINTERNAL;
+	return TB_OK;
+}
+
+static void unsubscribe__from_its_own_callback_stops_delivery(void **state)
+{
+	tbt *t = *state;
+	char *u = tbt_user(t, "u@example.com");
+	for (int i = 0; i < 4; i++)
+		free(tbt_ticket(t, u, "T", 10));
+	quitter q = { t->m, 0 };
+	assert_tb_ok(tb_event_subscribe(t->m, "quitter", quit_after_two, &q));
+	assert_tb_ok(tb_event_dispatch(t->m, NULL));
+	assert_int_equal(q.seen, 2);
+	assert_tb_status(tb_event_unsubscribe(t->m, "quitter"), TB_ENOTFOUND);
+	assert_tb_ok(tb_event_dispatch(t->m, NULL));
+	assert_int_equal(q.seen, 2);
+	free(u);
+}
+
 static void names__every_type_has_a_name_and_subject(void **state)
 {
 	(void)state;
@@ -199,6 +229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(subscriber__failure_is_retried_never_skipped, tbt_setup, tbt_teardown),
 		cmocka_unit_test_setup_teardown(subscriber__cursor_survives_a_restart, tbt_setup_file, tbt_teardown),
 		cmocka_unit_test_setup_teardown(subscribe__validates_names, tbt_setup, tbt_teardown),
+		cmocka_unit_test_setup_teardown(unsubscribe__from_its_own_callback_stops_delivery, tbt_setup, tbt_teardown),
 		cmocka_unit_test(names__every_type_has_a_name_and_subject),
 	};
 	return cmocka_run_group_tests_name("events", tests, NULL, NULL);

@@ -255,9 +255,32 @@ static void crash__between_provider_call_and_save_loses_no_charge(void **state)
 	assert_int_equal(stats.payments_resolved, 1);
 	assert_int_equal(order_status(w), TB_ORDER_COMPLETE);
 	assert_int_equal(fake_stats(w).charges, 1); /* exactly one charge */
+	assert_int_equal(fake_stats(w).calls, 2);   /* the charge, then a look-up: no second charge call */
 	assert_tb_ok(tb_charge_get_latest(&c, w->t->m, w->buyer, w->order));
 	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_SUCCEEDED);
 	tb_charge_free(c);
+}
+
+static void retry__an_attempt_older_than_a_day_is_never_repeated(void **state)
+{
+	world *w = *state;
+	/* Unknown, no money taken; the provider keeps no record of the key. */
+	assert_tb_ok(tb_payment_fake_script(w->t->pay, "tok_visa", TB_FAKE_TIMEOUT));
+	tb_charge *c = NULL;
+	assert_tb_ok(tb_order_pay(&c, w->t->m, w->buyer, w->order, "tok_visa"));
+	tb_charge_free(c);
+	/* The host was down for a day: the provider may have forgotten the key. */
+	tbt_advance(w->t, INT64_C(24) * 60 * 60 * 1000);
+	tb_tick_stats stats = TB_TICK_STATS_INIT;
+	assert_tb_ok(tb_market_tick(w->t->m, &stats));
+	tb_fake_stats fs = fake_stats(w);
+	assert_int_equal(fs.charges, 0);
+	assert_int_equal(fs.calls, 2); /* the first call and one look-up; no repeat */
+	assert_tb_ok(tb_charge_get_latest(&c, w->t->m, w->buyer, w->order));
+	assert_int_equal(tb_charge_status_get(c), TB_CHARGE_PENDING);
+	tb_charge_free(c);
+	/* The order expired meanwhile; a webhook can still settle the charge. */
+	assert_int_equal(order_status(w), TB_ORDER_EXPIRED);
 }
 
 static void refund__seller_returns_money_and_gets_the_ticket_back(void **state)
@@ -426,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cancel__complete_order_is_refused, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(pay_vs_expire__no_double_sale_and_late_success_refunded_once, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(crash__between_provider_call_and_save_loses_no_charge, world_setup_file, world_teardown),
+		cmocka_unit_test_setup_teardown(retry__an_attempt_older_than_a_day_is_never_repeated, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(refund__seller_returns_money_and_gets_the_ticket_back, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(refund__refused_once_the_buyer_resold, world_setup, world_teardown),
 		cmocka_unit_test(late_payment__honoured_when_policy_allows_and_ticket_free),

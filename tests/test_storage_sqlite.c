@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "support/status_assert.h"
+#include "support/tb_test.h"
 #include "support/storage_contract.h"
 #include "ticketyboo/ticketyboo.h"
 
@@ -75,9 +75,9 @@ static void insert_user(tb_storage *s, unsigned int n)
 	tb_user_row u = user_row(n);
 	tb_storage_txn *t = NULL;
 
-	assert_ok(s->begin(s, 1, &t));
-	assert_ok(s->user_insert(t, &u));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->user_insert(t, &u));
+	assert_tb_ok(s->commit(t));
 }
 
 /* Run one SQL statement on a file with a plain SQLite connection; the first integer result. */
@@ -105,15 +105,15 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 
 	(void)state;
 	next_path(path, sizeof path);
-	assert_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	insert_user(s, 5);
 	tb_storage_free(s);
 	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
 
-	assert_ok(tb_storage_sqlite_open(&s, path, NULL));
-	assert_ok(s->begin(s, 0, &t));
-	assert_ok(s->user_get(t, want.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_tb_ok(s->begin(s, 0, &t));
+	assert_tb_ok(s->user_get(t, want.id, &got));
+	assert_tb_ok(s->commit(t));
 	tb_storage_free(s);
 	assert_string_equal(got.email, want.email);
 	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
@@ -127,7 +127,7 @@ static void sqlite_open__refuses_newer_schema_version(void **state)
 	(void)state;
 	next_path(path, sizeof path);
 	raw_sql(path, "PRAGMA user_version = 2");
-	assert_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
+	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
 	assert_null(s);
 	assert_non_null(strstr(tb_last_error()->message, "schema version 2 is newer"));
 	/* Refusing leaves the file as it was. */
@@ -147,7 +147,7 @@ static void sqlite_open__refuses_a_file_that_is_not_a_database(void **state)
 	for (int i = 0; i < 64; i++)
 		fputs("this is not an SQLite database, just text.\n", f);
 	fclose(f);
-	assert_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
+	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
 	assert_null(s);
 }
 
@@ -157,17 +157,17 @@ static void sqlite_open__rejects_bad_arguments(void **state)
 	tb_storage *s = NULL;
 
 	(void)state;
-	assert_status(tb_storage_sqlite_open(NULL, ":memory:", NULL), TB_EINVAL);
-	assert_status(tb_storage_sqlite_open(&s, NULL, NULL), TB_EINVAL);
-	assert_status(tb_storage_sqlite_open(&s, "", NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(NULL, ":memory:", NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, NULL, NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, "", NULL), TB_EINVAL);
 	opts.version = 99;
-	assert_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EVERSION);
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EVERSION);
 	opts.version = TB_SQLITE_OPTIONS_VERSION;
 	opts.busy_timeout_ms = -1;
-	assert_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
 	opts.busy_timeout_ms = 0;
 	opts.sync = (tb_sync_level)7;
-	assert_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
 	assert_null(s);
 	tb_storage_free(NULL);
 }
@@ -188,10 +188,10 @@ static void sqlite_open__uses_wal_and_honours_options(void **state)
 		opts.readers = (unsigned int)i + 1;
 		opts.busy_timeout_ms = 100;
 		next_path(path, sizeof path);
-		assert_ok(tb_storage_sqlite_open(&s, path, &opts));
+		assert_tb_ok(tb_storage_sqlite_open(&s, path, &opts));
 		assert_string_equal(s->name, "sqlite");
 		insert_user(s, 1);
-		assert_ok(s->checkpoint(s));
+		assert_tb_ok(s->checkpoint(s));
 		tb_storage_free(s);
 		assert_int_equal(raw_sql(path, "SELECT count(*) FROM users"), 1);
 	}
@@ -207,7 +207,7 @@ static void ticket_insert__refuses_non_positive_price(void **state)
 	tb_user_row owner = user_row(1);
 
 	(void)state;
-	assert_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
 	insert_user(s, 1);
 	memset(&tk, 0, sizeof tk);
 	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
@@ -216,8 +216,8 @@ static void ticket_insert__refuses_non_positive_price(void **state)
 	snprintf(tk.owner_id, sizeof tk.owner_id, "%s", owner.id);
 	tk.status = 1;
 	tk.version = 1;
-	assert_ok(s->begin(s, 1, &t));
-	assert_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
 	s->rollback(t);
 	tb_storage_free(s);
 }
@@ -229,7 +229,7 @@ static void ticket_insert__refuses_unknown_owner(void **state)
 	tb_storage_txn *t = NULL;
 
 	(void)state;
-	assert_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
 	memset(&tk, 0, sizeof tk);
 	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
 	snprintf(tk.title, sizeof tk.title, "Orphan");
@@ -238,8 +238,8 @@ static void ticket_insert__refuses_unknown_owner(void **state)
 	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
 	tk.status = 1;
 	tk.version = 1;
-	assert_ok(s->begin(s, 1, &t));
-	assert_status(s->ticket_insert(t, &tk), TB_ESTORAGE); /* foreign_keys = ON */
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE); /* foreign_keys = ON */
 	s->rollback(t);
 	tb_storage_free(s);
 }
@@ -253,17 +253,17 @@ static void begin__read_txn_sees_committed_snapshot_beside_open_writer(void **st
 
 	(void)state;
 	next_path(path, sizeof path);
-	assert_ok(tb_storage_sqlite_open(&s, path, NULL));
-	assert_ok(s->begin(s, 1, &w));
-	assert_ok(s->user_insert(w, &u));
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
+	assert_tb_ok(s->user_insert(w, &u));
 	/* On a file, readers have their own connections: no wait, no dirty read. */
-	assert_ok(s->begin(s, 0, &r));
-	assert_status(s->user_get(r, u.id, &got), TB_ENOTFOUND);
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_status(s->user_get(r, u.id, &got), TB_ENOTFOUND);
 	s->rollback(r);
-	assert_ok(s->commit(w));
-	assert_ok(s->begin(s, 0, &r));
-	assert_ok(s->user_get(r, u.id, &got));
-	assert_ok(s->commit(r));
+	assert_tb_ok(s->commit(w));
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_ok(s->user_get(r, u.id, &got));
+	assert_tb_ok(s->commit(r));
 	tb_storage_free(s);
 }
 
@@ -273,15 +273,15 @@ static void begin__nested_txn_on_memory_fails_instead_of_deadlocking(void **stat
 	tb_storage_txn *w = NULL, *r = (tb_storage_txn *)1;
 
 	(void)state;
-	assert_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
-	assert_ok(s->begin(s, 1, &w));
-	assert_status(s->begin(s, 0, &r), TB_EINTERNAL);
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
+	assert_tb_status(s->begin(s, 0, &r), TB_EINTERNAL);
 	assert_null(r);
-	assert_status(s->begin(s, 1, &r), TB_EINTERNAL);
-	assert_ok(s->commit(w));
+	assert_tb_status(s->begin(s, 1, &r), TB_EINTERNAL);
+	assert_tb_ok(s->commit(w));
 	/* Released: this thread may begin again. */
-	assert_ok(s->begin(s, 0, &r));
-	assert_ok(s->commit(r));
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_ok(s->commit(r));
 	tb_storage_free(s);
 }
 
@@ -309,15 +309,15 @@ static void begin__memory_read_from_another_thread_waits_for_the_writer(void **s
 	pthread_t th;
 
 	(void)state;
-	assert_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
-	assert_ok(s->begin(s, 1, &w));
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
 	wt.s = s;
 	wt.status = TB_EINTERNAL;
 	assert_int_equal(pthread_create(&th, NULL, begin_and_commit, &wt), 0);
 	nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
-	assert_ok(s->commit(w));
+	assert_tb_ok(s->commit(w));
 	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_ok(wt.status);
+	assert_tb_ok(wt.status);
 	tb_storage_free(s);
 }
 
@@ -329,19 +329,19 @@ static void event_append__leaves_no_gap_after_a_rollback(void **state)
 	int64_t first, second;
 
 	(void)state;
-	assert_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
 	memset(&e, 0, sizeof e);
 	e.type = 1;
 	e.payload = "{}";
 	e.payload_len = 2;
-	assert_ok(s->begin(s, 1, &t));
-	assert_ok(s->event_append(t, &e));
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->event_append(t, &e));
 	first = e.seq;
 	s->rollback(t);
-	assert_ok(s->begin(s, 1, &t));
-	assert_ok(s->event_append(t, &e));
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->event_append(t, &e));
 	second = e.seq;
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(first, second);
 	tb_storage_free(s);
 }

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "status_assert.h"
+#include "tb_test.h"
 #include "ticketyboo/ticketyboo.h"
 
 #define T0 INT64_C(1700000000000) /* "now" in every case */
@@ -57,7 +57,7 @@ static tb_storage_txn *begin_txn(tb_storage *s, int write)
 {
 	tb_storage_txn *t = NULL;
 
-	assert_ok(s->begin(s, write, &t));
+	assert_tb_ok(s->begin(s, write, &t));
 	assert_non_null(t);
 	return t;
 }
@@ -174,10 +174,10 @@ static struct world seed_world(tb_storage *s)
 	w.seller = user_row(1);
 	w.buyer = user_row(2);
 	w.ticket = ticket_row(1, w.seller.id);
-	assert_ok(s->user_insert(t, &w.seller));
-	assert_ok(s->user_insert(t, &w.buyer));
-	assert_ok(s->ticket_insert(t, &w.ticket));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_insert(t, &w.seller));
+	assert_tb_ok(s->user_insert(t, &w.buyer));
+	assert_tb_ok(s->ticket_insert(t, &w.ticket));
+	assert_tb_ok(s->commit(t));
 	return w;
 }
 
@@ -189,9 +189,9 @@ static void seed_tickets(tb_storage *s, const char *owner_id, unsigned int first
 
 	for (unsigned int i = 0; i < n; i++) {
 		out[i] = ticket_row(first + i, owner_id);
-		assert_ok(s->ticket_insert(t, &out[i]));
+		assert_tb_ok(s->ticket_insert(t, &out[i]));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void assert_user_equal(const tb_user_row *a, const tb_user_row *b)
@@ -317,8 +317,8 @@ static struct seen list_tickets(tb_storage *s, const tb_ticket_filter *filter)
 	tb_storage_txn *t = rbegin(s);
 
 	memset(&k, 0, sizeof k);
-	assert_ok(s->ticket_list(t, filter, seen_ticket, &k));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_list(t, filter, seen_ticket, &k));
+	assert_tb_ok(s->commit(t));
 	return k;
 }
 
@@ -342,12 +342,12 @@ static void user_insert__round_trips_every_field(void **state)
 	tb_user_row u = user_row(7), got, by_email;
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->user_insert(t, &u));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_insert(t, &u));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->user_get(t, u.id, &got));
-	assert_ok(s->user_get_by_email(t, u.email, &by_email));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_get(t, u.id, &got));
+	assert_tb_ok(s->user_get_by_email(t, u.email, &by_email));
+	assert_tb_ok(s->commit(t));
 	assert_user_equal(&got, &u);
 	assert_user_equal(&by_email, &u);
 }
@@ -358,10 +358,10 @@ static void user_get__reports_unknown_id_and_email_as_not_found(void **state)
 	tb_user_row u = user_row(1), got;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_status(s->user_get(t, u.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->user_get(t, u.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 	t = rbegin(s);
-	assert_status(s->user_get_by_email(t, u.email, &got), TB_ENOTFOUND);
+	assert_tb_status(s->user_get_by_email(t, u.email, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -373,7 +373,7 @@ static void user_insert__refuses_taken_email(void **state)
 	tb_storage_txn *t = wbegin(s);
 
 	snprintf(other.email, sizeof other.email, "%s", w.buyer.email);
-	assert_status(s->user_insert(t, &other), TB_EEXISTS);
+	assert_tb_status(s->user_insert(t, &other), TB_EEXISTS);
 	s->rollback(t);
 }
 
@@ -385,7 +385,7 @@ static void user_insert__refuses_duplicate_id(void **state)
 	tb_storage_txn *t = wbegin(s);
 
 	snprintf(again.id, sizeof again.id, "%s", w.buyer.id);
-	assert_status(s->user_insert(t, &again), TB_EEXISTS);
+	assert_tb_status(s->user_insert(t, &again), TB_EEXISTS);
 	s->rollback(t);
 }
 
@@ -398,7 +398,7 @@ static void user_update__refuses_taken_email(void **state)
 
 	snprintf(u.email, sizeof u.email, "%s", w.seller.email);
 	u.version++;
-	assert_status(s->user_update(t, &u), TB_EEXISTS);
+	assert_tb_status(s->user_update(t, &u), TB_EEXISTS);
 	s->rollback(t);
 }
 
@@ -414,12 +414,12 @@ static void session_insert__round_trips_every_field(void **state)
 	snprintf(row.user_id, sizeof row.user_id, "%s", w.buyer.id);
 	row.created_at_ms = T0;
 	row.expires_at_ms = T0 + TB_DEFAULT_SESSION_TTL_MS;
-	assert_ok(s->session_insert(t, &row));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->session_insert(t, &row));
+	assert_tb_ok(s->commit(t));
 
 	t = rbegin(s);
-	assert_ok(s->session_get(t, row.token_hash, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->session_get(t, row.token_hash, &got));
+	assert_tb_ok(s->commit(t));
 	assert_memory_equal(got.token_hash, row.token_hash, TB_TOKEN_HASH_SIZE);
 	assert_string_equal(got.user_id, row.user_id);
 	assert_int_equal(got.created_at_ms, row.created_at_ms);
@@ -439,9 +439,9 @@ static void seed_sessions(tb_storage *s, const struct world *w)
 		snprintf(row.user_id, sizeof row.user_id, "%s", i < 4 ? w->buyer.id : w->seller.id);
 		row.created_at_ms = T0;
 		row.expires_at_ms = T0 + 1000;
-		assert_ok(s->session_insert(t, &row));
+		assert_tb_ok(s->session_insert(t, &row));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 /* Which of sessions 1..4 still exist, as a bit mask (bit i-1 = session i). */
@@ -461,7 +461,7 @@ static unsigned int sessions_left(tb_storage *s)
 		if (st == TB_OK)
 			mask |= 1u << (i - 1);
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	return mask;
 }
 
@@ -473,7 +473,7 @@ static void session_get__reports_unknown_hash_as_not_found(void **state)
 	tb_storage_txn *t = rbegin(s);
 
 	fill_hash(hash, 99);
-	assert_status(s->session_get(t, hash, &got), TB_ENOTFOUND);
+	assert_tb_status(s->session_get(t, hash, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -487,11 +487,11 @@ static void session_delete__removes_one_and_ignores_absent(void **state)
 	seed_sessions(s, &w);
 	t = wbegin(s);
 	fill_hash(hash, 2);
-	assert_ok(s->session_delete(t, hash));
-	assert_ok(s->session_delete(t, hash));
+	assert_tb_ok(s->session_delete(t, hash));
+	assert_tb_ok(s->session_delete(t, hash));
 	fill_hash(hash, 99);
-	assert_ok(s->session_delete(t, hash));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->session_delete(t, hash));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(sessions_left(s), 0xdu);
 }
 
@@ -505,8 +505,8 @@ static void session_delete_for_user__keeps_named_session_and_other_users(void **
 	seed_sessions(s, &w);
 	fill_hash(keep, 2);
 	t = wbegin(s);
-	assert_ok(s->session_delete_for_user(t, w.buyer.id, keep));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->session_delete_for_user(t, w.buyer.id, keep));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(sessions_left(s), 0xau);
 }
 
@@ -518,8 +518,8 @@ static void session_delete_for_user__removes_all_when_keep_is_null(void **state)
 
 	seed_sessions(s, &w);
 	t = wbegin(s);
-	assert_ok(s->session_delete_for_user(t, w.buyer.id, NULL));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->session_delete_for_user(t, w.buyer.id, NULL));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(sessions_left(s), 0x8u);
 }
 
@@ -556,14 +556,14 @@ static void check_version_rules(tb_storage *s, const struct versioned *v)
 {
 	char id[TB_ID_SIZE];
 
-	assert_ok(try_update(s, v, 2));
-	assert_status(try_update(s, v, 2), TB_ECONFLICT);
-	assert_status(try_update(s, v, 4), TB_ECONFLICT);
-	assert_ok(try_update(s, v, 3));
+	assert_tb_ok(try_update(s, v, 2));
+	assert_tb_status(try_update(s, v, 2), TB_ECONFLICT);
+	assert_tb_status(try_update(s, v, 4), TB_ECONFLICT);
+	assert_tb_ok(try_update(s, v, 3));
 
 	snprintf(id, sizeof id, "%s", v->id);
 	make_id(v->id, 0xdead, 1);
-	assert_status(try_update(s, v, 4), TB_ENOTFOUND);
+	assert_tb_status(try_update(s, v, 4), TB_ENOTFOUND);
 	snprintf(v->id, TB_ID_SIZE, "%s", id);
 	*v->version = 3;
 }
@@ -601,8 +601,8 @@ static void user_update__checks_version_conflict_and_not_found(void **state)
 	u.updated_at_ms = T0 + 99;
 	check_version_rules(s, &v);
 	t = rbegin(s);
-	assert_ok(s->user_get(t, u.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_get(t, u.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_user_equal(&got, &u);
 }
 
@@ -621,8 +621,8 @@ static void ticket_update__checks_version_conflict_and_not_found(void **state)
 	tk.updated_at_ms = T0 + 99;
 	check_version_rules(s, &v);
 	t = rbegin(s);
-	assert_ok(s->ticket_get(t, tk.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_get(t, tk.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_ticket_equal(&got, &tk);
 }
 
@@ -633,8 +633,8 @@ static tb_order_row seed_order(tb_storage *s, const struct world *w, unsigned in
 	tb_order_row o = order_row(n, &w->ticket, w->buyer.id, status, expires_at_ms);
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->order_insert(t, &o));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_insert(t, &o));
+	assert_tb_ok(s->commit(t));
 	return o;
 }
 
@@ -651,8 +651,8 @@ static void order_update__checks_version_conflict_and_not_found(void **state)
 	o.updated_at_ms = T0 + 99;
 	check_version_rules(s, &v);
 	t = rbegin(s);
-	assert_ok(s->order_get(t, o.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_get(t, o.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_order_equal(&got, &o);
 }
 
@@ -661,8 +661,8 @@ static tb_charge_row seed_charge(tb_storage *s, const char *order_id, unsigned i
 	tb_charge_row c = charge_row(n, order_id);
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->charge_insert(t, &c));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_insert(t, &c));
+	assert_tb_ok(s->commit(t));
 	return c;
 }
 
@@ -682,8 +682,8 @@ static void charge_update__checks_version_conflict_and_not_found(void **state)
 	c.updated_at_ms = T0 + 99;
 	check_version_rules(s, &v);
 	t = rbegin(s);
-	assert_ok(s->charge_get(t, c.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_get(t, c.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_charge_equal(&got, &c);
 }
 
@@ -706,15 +706,15 @@ static void ticket_insert__round_trips_every_field(void **state)
 	make_id(tk.order_id, K_ORDER, 77);
 	tk.status = TB_TICKET_UNLISTED;
 	tk.version = 9;
-	assert_ok(s->ticket_insert(t, &tk));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_insert(t, &tk));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->ticket_get(t, tk.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_get(t, tk.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_ticket_equal(&got, &tk);
 	t = rbegin(s);
 	make_id(tk.id, K_TICKET, 404);
-	assert_status(s->ticket_get(t, tk.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->ticket_get(t, tk.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -724,7 +724,7 @@ static void ticket_insert__refuses_duplicate_id(void **state)
 	struct world w = seed_world(s);
 	tb_storage_txn *t = wbegin(s);
 
-	assert_status(s->ticket_insert(t, &w.ticket), TB_EEXISTS);
+	assert_tb_status(s->ticket_insert(t, &w.ticket), TB_EEXISTS);
 	s->rollback(t);
 }
 
@@ -735,12 +735,12 @@ static void lock_ticket(tb_storage *s, tb_ticket_row *tk, const char *buyer_id, 
 	tb_order_row o = order_row(n, tk, buyer_id, TB_ORDER_CREATED, until);
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->order_insert(t, &o));
+	assert_tb_ok(s->order_insert(t, &o));
 	snprintf(tk->order_id, sizeof tk->order_id, "%s", o.id);
 	tk->locked_until_ms = until;
 	tk->version++;
-	assert_ok(s->ticket_update(t, tk));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_update(t, tk));
+	assert_tb_ok(s->commit(t));
 }
 
 static void ticket_list__available_only_skips_unlisted_and_locked(void **state)
@@ -761,8 +761,8 @@ static void ticket_list__available_only_skips_unlisted_and_locked(void **state)
 	tk[3].status = TB_TICKET_UNLISTED;
 	tk[3].version++;
 	t = wbegin(s);
-	assert_ok(s->ticket_update(t, &tk[3]));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_update(t, &tk[3]));
+	assert_tb_ok(s->commit(t));
 	lock_ticket(s, &tk[4], w.buyer.id, 14, T0 + 60000);
 
 	k = list_tickets(s, &f);
@@ -808,9 +808,9 @@ static void seed_titled(tb_storage *s, const char *owner_id, const char *const *
 		tb_ticket_row tk = ticket_row(40 + (unsigned int)i, owner_id);
 
 		snprintf(tk.title, sizeof tk.title, "%s", titles[i]);
-		assert_ok(s->ticket_insert(t, &tk));
+		assert_tb_ok(s->ticket_insert(t, &tk));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void ticket_list__matches_title_case_insensitively(void **state)
@@ -899,9 +899,9 @@ static void ticket_list__pages_by_id_with_keyset_and_limit(void **state)
 	/* Inserted out of id order. */
 	for (unsigned int i = 0; i < 9; i++) {
 		tk[i] = ticket_row(100 + (i * 5) % 9, w.seller.id);
-		assert_ok(s->ticket_insert(t, &tk[i]));
+		assert_tb_ok(s->ticket_insert(t, &tk[i]));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(page_all(s, 3, ids, 16, NULL), 10);
 	make_id(want, K_TICKET, 1);
 	assert_string_equal(ids[0], want);
@@ -925,9 +925,9 @@ static void insert_around_cursor(tb_storage *s, size_t page)
 	before = ticket_row(2, owner.id);   /* before ticket 200..: behind the cursor */
 	after = ticket_row(250, owner.id);  /* among the pages still to come */
 	t = wbegin(s);
-	assert_ok(s->ticket_insert(t, &before));
-	assert_ok(s->ticket_insert(t, &after));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_insert(t, &before));
+	assert_tb_ok(s->ticket_insert(t, &after));
+	assert_tb_ok(s->commit(t));
 }
 
 static void ticket_list__keyset_pages_survive_inserts_between_pages(void **state)
@@ -964,13 +964,13 @@ static void ticket_list__stops_at_callback_status_and_returns_it(void **state)
 	k.stop_after = 2;
 	k.stop_with = TB_ECONFLICT;
 	t = rbegin(s);
-	assert_status(s->ticket_list(t, &f, seen_ticket, &k), TB_ECONFLICT);
+	assert_tb_status(s->ticket_list(t, &f, seen_ticket, &k), TB_ECONFLICT);
 	assert_int_equal(k.n, 2);
 	/* The transaction, and the same list, still work afterwards. */
 	memset(&k, 0, sizeof k);
-	assert_ok(s->ticket_list(t, &f, seen_ticket, &k));
+	assert_tb_ok(s->ticket_list(t, &f, seen_ticket, &k));
 	assert_int_equal(k.n, 5);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 /* A callback that reads the ticket again and lists all tickets, inside the same transaction. */
@@ -1002,8 +1002,8 @@ static void ticket_list__callback_may_use_the_same_transaction(void **state)
 	memset(&k, 0, sizeof k);
 	k.s = s;
 	k.txn = rbegin(s);
-	assert_ok(s->ticket_list(k.txn, &f, reenter_ticket, &k));
-	assert_ok(s->commit(k.txn));
+	assert_tb_ok(s->ticket_list(k.txn, &f, reenter_ticket, &k));
+	assert_tb_ok(s->commit(k.txn));
 	assert_int_equal(k.n, 4);
 }
 
@@ -1022,15 +1022,15 @@ static void order_insert__round_trips_every_field(void **state)
 	o.price_minor = 98765;
 	snprintf(o.currency, sizeof o.currency, "JPY");
 	o.version = 5;
-	assert_ok(s->order_insert(t, &o));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_insert(t, &o));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->order_get(t, o.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_get(t, o.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_order_equal(&got, &o);
 	t = rbegin(s);
 	make_id(o.id, K_ORDER, 404);
-	assert_status(s->order_get(t, o.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->order_get(t, o.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -1044,21 +1044,21 @@ static void order_insert__refuses_second_live_order_for_ticket(void **state)
 		tb_order_row first = order_row(10 + i, &w.ticket, w.buyer.id, live[i], T0 + 1000);
 		tb_storage_txn *t = wbegin(s);
 
-		assert_ok(s->order_insert(t, &first));
-		assert_ok(s->commit(t));
+		assert_tb_ok(s->order_insert(t, &first));
+		assert_tb_ok(s->commit(t));
 		for (unsigned int j = 0; j < 2; j++) {
 			tb_order_row second = order_row(20 + j, &w.ticket, w.buyer.id, live[j], T0 + 2000);
 
 			t = wbegin(s);
-			assert_status(s->order_insert(t, &second), TB_ELOCKED);
+			assert_tb_status(s->order_insert(t, &second), TB_ELOCKED);
 			s->rollback(t);
 		}
 		/* Retire the first so the next round starts clean. */
 		first.status = TB_ORDER_CANCELLED;
 		first.version++;
 		t = wbegin(s);
-		assert_ok(s->order_update(t, &first));
-		assert_ok(s->commit(t));
+		assert_tb_ok(s->order_update(t, &first));
+		assert_tb_ok(s->commit(t));
 	}
 }
 
@@ -1070,8 +1070,8 @@ static void order_insert__refuses_second_live_order_in_same_transaction(void **s
 	tb_order_row b = order_row(2, &w.ticket, w.seller.id, TB_ORDER_CREATED, T0 + 1000);
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->order_insert(t, &a));
-	assert_status(s->order_insert(t, &b), TB_ELOCKED);
+	assert_tb_ok(s->order_insert(t, &a));
+	assert_tb_status(s->order_insert(t, &b), TB_ELOCKED);
 	s->rollback(t);
 }
 
@@ -1089,7 +1089,7 @@ static void order_update__refuses_making_second_order_live(void **state)
 
 		old.status = statuses[i];
 		old.version = 2;
-		assert_status(s->order_update(t, &old), TB_ELOCKED);
+		assert_tb_status(s->order_update(t, &old), TB_ELOCKED);
 		s->rollback(t);
 	}
 }
@@ -1108,8 +1108,8 @@ static void order_insert__allows_new_live_order_once_first_is_finished(void **st
 
 		o.status = finished[i];
 		o.version++;
-		assert_ok(s->order_update(t, &o));
-		assert_ok(s->commit(t));
+		assert_tb_ok(s->order_update(t, &o));
+		assert_tb_ok(s->commit(t));
 	}
 	/* Four finished orders of the ticket, and a live one beside them. */
 	seed_order(s, &w, 20, TB_ORDER_AWAITING_PAYMENT, T0 + 1000);
@@ -1133,19 +1133,19 @@ static void order_list_by_buyer__pages_by_id_and_skips_other_buyers(void **state
 		tb_order_row o = order_row(54 - i, &tk[4 - i], i == 2 ? w.seller.id : w.buyer.id,
 			TB_ORDER_CREATED, T0 + 1000);
 
-		assert_ok(s->order_insert(t, &o));
+		assert_tb_ok(s->order_insert(t, &o));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 
 	t = rbegin(s);
 	memset(&k, 0, sizeof k);
-	assert_ok(s->order_list_by_buyer(t, w.buyer.id, NULL, 2, seen_order, &k));
+	assert_tb_ok(s->order_list_by_buyer(t, w.buyer.id, NULL, 2, seen_order, &k));
 	assert_seen_ids(&k, K_ORDER, first, 2);
 	snprintf(after, sizeof after, "%s", k.id[1]);
 	memset(&k, 0, sizeof k);
-	assert_ok(s->order_list_by_buyer(t, w.buyer.id, after, 10, seen_order, &k));
+	assert_tb_ok(s->order_list_by_buyer(t, w.buyer.id, after, 10, seen_order, &k));
 	assert_seen_ids(&k, K_ORDER, rest, 2);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 /* Tickets 60.. with one order each: status[i], expires_at[i]; committed. */
@@ -1161,9 +1161,9 @@ static void seed_orders(tb_storage *s, const struct world *w, const int *status,
 	for (unsigned int i = 0; i < n; i++) {
 		tb_order_row o = order_row(60 + i, &tk[i], w->buyer.id, status[i], expires[i]);
 
-		assert_ok(s->order_insert(t, &o));
+		assert_tb_ok(s->order_insert(t, &o));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static struct seen list_due(tb_storage *s, int status, int64_t cutoff, unsigned int limit)
@@ -1172,8 +1172,8 @@ static struct seen list_due(tb_storage *s, int status, int64_t cutoff, unsigned 
 	tb_storage_txn *t = rbegin(s);
 
 	memset(&k, 0, sizeof k);
-	assert_ok(s->order_list_due(t, status, cutoff, limit, seen_order, &k));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_list_due(t, status, cutoff, limit, seen_order, &k));
+	assert_tb_ok(s->commit(t));
 	return k;
 }
 
@@ -1243,8 +1243,8 @@ static void order_list_due__callback_may_update_the_listed_orders(void **state)
 	memset(&k, 0, sizeof k);
 	k.s = s;
 	k.txn = wbegin(s);
-	assert_ok(s->order_list_due(k.txn, TB_ORDER_CREATED, T0, 100, expire_order, &k));
-	assert_ok(s->commit(k.txn));
+	assert_tb_ok(s->order_list_due(k.txn, TB_ORDER_CREATED, T0, 100, expire_order, &k));
+	assert_tb_ok(s->commit(k.txn));
 	assert_int_equal(k.n, 3);
 	k = list_due(s, TB_ORDER_CREATED, T0 + 100, 100);
 	assert_int_equal(k.n, 1);
@@ -1263,19 +1263,19 @@ static void order_min_expiry__reports_earliest_of_status_or_no_deadline(void **s
 	int64_t at = 0;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->order_min_expiry(t, TB_ORDER_CREATED, &at));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_min_expiry(t, TB_ORDER_CREATED, &at));
+	assert_tb_ok(s->commit(t));
 	assert_true(at == TB_NO_DEADLINE);
 
 	seed_orders(s, &w, status, expires, 4);
 	t = rbegin(s);
-	assert_ok(s->order_min_expiry(t, TB_ORDER_CREATED, &at));
+	assert_tb_ok(s->order_min_expiry(t, TB_ORDER_CREATED, &at));
 	assert_int_equal(at, T0 + 20);
-	assert_ok(s->order_min_expiry(t, TB_ORDER_AWAITING_PAYMENT, &at));
+	assert_tb_ok(s->order_min_expiry(t, TB_ORDER_AWAITING_PAYMENT, &at));
 	assert_int_equal(at, T0 + 10);
-	assert_ok(s->order_min_expiry(t, TB_ORDER_CANCELLED, &at));
+	assert_tb_ok(s->order_min_expiry(t, TB_ORDER_CANCELLED, &at));
 	assert_true(at == TB_NO_DEADLINE);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 /* ---------------------------------------------------------------------
@@ -1290,12 +1290,12 @@ static void charge_insert__round_trips_every_field(void **state)
 	tb_charge_row c = seed_charge(s, o.id, 1), got;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->charge_get(t, c.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_get(t, c.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_charge_equal(&got, &c);
 	t = rbegin(s);
 	make_id(c.id, K_CHARGE, 404);
-	assert_status(s->charge_get(t, c.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->charge_get(t, c.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -1309,7 +1309,7 @@ static void charge_get_latest_for_order__picks_newest_by_created_then_id(void **
 	tb_storage_txn *t = rbegin(s);
 	char want[TB_ID_SIZE];
 
-	assert_status(s->charge_get_latest_for_order(t, o.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->charge_get_latest_for_order(t, o.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 	t = wbegin(s);
 	c[0] = charge_row(9, o.id);      /* highest id, oldest */
@@ -1321,11 +1321,11 @@ static void charge_get_latest_for_order__picks_newest_by_created_then_id(void **
 	c[3] = charge_row(8, other.id);  /* another order's, newer still */
 	c[3].created_at_ms = T0 + 50;
 	for (unsigned int i = 0; i < 4; i++)
-		assert_ok(s->charge_insert(t, &c[i]));
-	assert_ok(s->commit(t));
+		assert_tb_ok(s->charge_insert(t, &c[i]));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->charge_get_latest_for_order(t, o.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_get_latest_for_order(t, o.id, &got));
+	assert_tb_ok(s->commit(t));
 	make_id(want, K_CHARGE, 4);
 	assert_string_equal(got.id, want);
 	assert_charge_equal(&got, &c[2]);
@@ -1339,13 +1339,13 @@ static void charge_get_by_provider_id__finds_charge_or_not_found(void **state)
 	tb_charge_row a = seed_charge(s, o.id, 1), b = seed_charge(s, o.id, 2), got;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->charge_get_by_provider_id(t, b.provider_charge_id, &got));
+	assert_tb_ok(s->charge_get_by_provider_id(t, b.provider_charge_id, &got));
 	assert_charge_equal(&got, &b);
-	assert_ok(s->charge_get_by_provider_id(t, a.provider_charge_id, &got));
+	assert_tb_ok(s->charge_get_by_provider_id(t, a.provider_charge_id, &got));
 	assert_charge_equal(&got, &a);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_status(s->charge_get_by_provider_id(t, "ch_unknown", &got), TB_ENOTFOUND);
+	assert_tb_status(s->charge_get_by_provider_id(t, "ch_unknown", &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -1360,9 +1360,9 @@ static void seed_charges_due(tb_storage *s, const struct world *w, const int64_t
 		tb_charge_row c = charge_row(1 + i, o.id);
 
 		c.next_attempt_at_ms = next[i];
-		assert_ok(s->charge_insert(t, &c));
+		assert_tb_ok(s->charge_insert(t, &c));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void charge_list_due__returns_due_earliest_first_and_skips_unscheduled(void **state)
@@ -1378,12 +1378,12 @@ static void charge_list_due__returns_due_earliest_first_and_skips_unscheduled(vo
 	seed_charges_due(s, &w, next, 6);
 	t = rbegin(s);
 	memset(&k, 0, sizeof k);
-	assert_ok(s->charge_list_due(t, T0, 100, seen_charge, &k));
+	assert_tb_ok(s->charge_list_due(t, T0, 100, seen_charge, &k));
 	assert_seen_ids(&k, K_CHARGE, due, 4);
 	memset(&k, 0, sizeof k);
-	assert_ok(s->charge_list_due(t, T0, 2, seen_charge, &k));
+	assert_tb_ok(s->charge_list_due(t, T0, 2, seen_charge, &k));
 	assert_seen_ids(&k, K_CHARGE, two, 2);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void charge_min_next_attempt__ignores_unscheduled_or_reports_no_deadline(void **state)
@@ -1395,13 +1395,13 @@ static void charge_min_next_attempt__ignores_unscheduled_or_reports_no_deadline(
 	int64_t at = 0;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->charge_min_next_attempt(t, &at));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_min_next_attempt(t, &at));
+	assert_tb_ok(s->commit(t));
 	assert_true(at == TB_NO_DEADLINE);
 	seed_charges_due(s, &w, unscheduled, 1);
 	t = rbegin(s);
-	assert_ok(s->charge_min_next_attempt(t, &at));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_min_next_attempt(t, &at));
+	assert_tb_ok(s->commit(t));
 	assert_true(at == TB_NO_DEADLINE);
 
 	t = wbegin(s);
@@ -1412,12 +1412,12 @@ static void charge_min_next_attempt__ignores_unscheduled_or_reports_no_deadline(
 		make_id(order_id, K_ORDER, 1);
 		c = charge_row(10 + i, order_id);
 		c.next_attempt_at_ms = next[i];
-		assert_ok(s->charge_insert(t, &c));
+		assert_tb_ok(s->charge_insert(t, &c));
 	}
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->charge_min_next_attempt(t, &at));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->charge_min_next_attempt(t, &at));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(at, T0 + 7);
 }
 
@@ -1471,11 +1471,11 @@ static void append_events(tb_storage *s, unsigned int n, unsigned int count, int
 		tb_event_row e = event_row(n + i, payload, sizeof payload);
 
 		e.seq = -1;
-		assert_ok(s->event_append(t, &e));
+		assert_tb_ok(s->event_append(t, &e));
 		seqs[i] = e.seq;
 	}
 	if (commit)
-		assert_ok(s->commit(t));
+		assert_tb_ok(s->commit(t));
 	else
 		s->rollback(t);
 }
@@ -1486,8 +1486,8 @@ static struct events_seen read_events(tb_storage *s, int64_t after_seq, unsigned
 	tb_storage_txn *t = rbegin(s);
 
 	memset(&e, 0, sizeof e);
-	assert_ok(s->event_read(t, after_seq, limit, collect_event, &e));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->event_read(t, after_seq, limit, collect_event, &e));
+	assert_tb_ok(s->commit(t));
 	return e;
 }
 
@@ -1538,13 +1538,13 @@ static void event_last_seq__is_zero_when_empty_then_the_newest(void **state)
 	int64_t seqs[3], last = -1;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->event_last_seq(t, &last));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->event_last_seq(t, &last));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(last, 0);
 	append_events(s, 1, 3, 1, seqs);
 	t = rbegin(s);
-	assert_ok(s->event_last_seq(t, &last));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->event_last_seq(t, &last));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(last, seqs[2]);
 }
 
@@ -1554,22 +1554,22 @@ static void cursor_set__inserts_then_overwrites_and_get_is_zero_when_unknown(voi
 	int64_t seq = -1;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->cursor_get(t, "mailer", &seq));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->cursor_get(t, "mailer", &seq));
+	assert_tb_ok(s->commit(t));
 	assert_int_equal(seq, 0);
 	t = wbegin(s);
-	assert_ok(s->cursor_set(t, "mailer", 7));
-	assert_ok(s->cursor_set(t, "audit", 3));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->cursor_set(t, "mailer", 7));
+	assert_tb_ok(s->cursor_set(t, "audit", 3));
+	assert_tb_ok(s->commit(t));
 	t = wbegin(s);
-	assert_ok(s->cursor_set(t, "mailer", 42));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->cursor_set(t, "mailer", 42));
+	assert_tb_ok(s->commit(t));
 	t = rbegin(s);
-	assert_ok(s->cursor_get(t, "mailer", &seq));
+	assert_tb_ok(s->cursor_get(t, "mailer", &seq));
 	assert_int_equal(seq, 42);
-	assert_ok(s->cursor_get(t, "audit", &seq));
+	assert_tb_ok(s->cursor_get(t, "audit", &seq));
 	assert_int_equal(seq, 3);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void seen_insert__refuses_a_key_seen_before(void **state)
@@ -1577,11 +1577,11 @@ static void seen_insert__refuses_a_key_seen_before(void **state)
 	tb_storage *s = *state;
 	tb_storage_txn *t = wbegin(s);
 
-	assert_ok(s->seen_insert(t, "evt_1", T0));
-	assert_ok(s->seen_insert(t, "evt_2", T0));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->seen_insert(t, "evt_1", T0));
+	assert_tb_ok(s->seen_insert(t, "evt_2", T0));
+	assert_tb_ok(s->commit(t));
 	t = wbegin(s);
-	assert_status(s->seen_insert(t, "evt_1", T0 + 5), TB_EEXISTS);
+	assert_tb_status(s->seen_insert(t, "evt_1", T0 + 5), TB_EEXISTS);
 	s->rollback(t);
 }
 
@@ -1599,25 +1599,25 @@ static void rollback__discards_writes_and_appended_events(void **state)
 	tb_storage_txn *t = wbegin(s);
 	struct events_seen e;
 
-	assert_ok(s->user_insert(t, &u));
+	assert_tb_ok(s->user_insert(t, &u));
 	tk.version++;
 	tk.price_minor = 1;
-	assert_ok(s->ticket_update(t, &tk));
-	assert_ok(s->cursor_set(t, "mailer", 5));
+	assert_tb_ok(s->ticket_update(t, &tk));
+	assert_tb_ok(s->cursor_set(t, "mailer", 5));
 	s->rollback(t);
 	append_events(s, 1, 2, 0, seqs);
 
 	t = rbegin(s);
-	assert_status(s->user_get(t, u.id, &got_user), TB_ENOTFOUND);
+	assert_tb_status(s->user_get(t, u.id, &got_user), TB_ENOTFOUND);
 	s->rollback(t);
 	t = rbegin(s);
-	assert_ok(s->ticket_get(t, tk.id, &got_ticket));
+	assert_tb_ok(s->ticket_get(t, tk.id, &got_ticket));
 	assert_ticket_equal(&got_ticket, &w.ticket);
-	assert_ok(s->event_last_seq(t, &last));
+	assert_tb_ok(s->event_last_seq(t, &last));
 	assert_int_equal(last, 0);
-	assert_ok(s->cursor_get(t, "mailer", &seq));
+	assert_tb_ok(s->cursor_get(t, "mailer", &seq));
 	assert_int_equal(seq, 0);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 	e = read_events(s, 0, 10);
 	assert_int_equal(e.n, 0);
 }
@@ -1629,12 +1629,12 @@ static void commit__makes_writes_visible_to_a_new_read_txn(void **state)
 	tb_storage_txn *t = wbegin(s);
 	int64_t seqs[1];
 
-	assert_ok(s->user_insert(t, &u));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_insert(t, &u));
+	assert_tb_ok(s->commit(t));
 	append_events(s, 1, 1, 1, seqs);
 	t = rbegin(s);
-	assert_ok(s->user_get(t, u.id, &got));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->user_get(t, u.id, &got));
+	assert_tb_ok(s->commit(t));
 	assert_user_equal(&got, &u);
 	assert_int_equal(read_events(s, 0, 10).n, 1);
 }
@@ -1648,7 +1648,7 @@ static void read_txn__refuses_writes(void **state)
 	assert_true(s->user_insert(t, &u) != TB_OK);
 	s->rollback(t);
 	t = rbegin(s);
-	assert_status(s->user_get(t, u.id, &got), TB_ENOTFOUND);
+	assert_tb_status(s->user_get(t, u.id, &got), TB_ENOTFOUND);
 	s->rollback(t);
 }
 
@@ -1745,8 +1745,8 @@ static int64_t ticket_version(tb_storage *s, const char *id)
 	tb_ticket_row row;
 	tb_storage_txn *t = rbegin(s);
 
-	assert_ok(s->ticket_get(t, id, &row));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->ticket_get(t, id, &row));
+	assert_tb_ok(s->commit(t));
 	return row.version;
 }
 
@@ -1792,7 +1792,7 @@ static void checkpoint__succeeds_outside_transactions_when_provided(void **state
 	if (!s->checkpoint)
 		skip();
 	append_events(s, 1, 3, 1, seqs);
-	assert_ok(s->checkpoint(s));
+	assert_tb_ok(s->checkpoint(s));
 	assert_int_equal(read_events(s, 0, 10).n, 3);
 }
 
