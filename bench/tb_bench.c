@@ -4,7 +4,8 @@
  * and prints "RESULT <key> <value>" lines.  bench/run calls it several
  * times and prints the table; see bench/README.md.
  *
- *   tb-bench seed PATH [--tickets N] [--orders N] [--users N] [--events N]
+ *   tb-bench seed PATH [--tickets N] [--orders N] [--due N] [--users N] [--events N]
+ *                 [--real-clock]  (orders expire an hour from now, for the server)
  *   tb-bench order PATH [--threads N] [--secs S] [--ckpt-ms MS] [--tickets N]
  *   tb-bench raw-order PATH [--secs S] [--ckpt-ms MS] [--tickets N]
  *   tb-bench flash PATH [--threads N] [--secs S] [--hot N]
@@ -32,7 +33,7 @@ typedef struct opts {
 	const char *cmd, *path;
 	unsigned int threads, hot, users, reps;
 	double secs;
-	int ckpt_ms, reuse;
+	int ckpt_ms, reuse, real_clock;
 	uint64_t tickets, orders, due, live, events;
 } opts;
 
@@ -67,7 +68,7 @@ static void *order_main(void *arg)
 
 static void cmd_order(const opts *o)
 {
-	bench_seed spec = { o->threads, o->tickets, 0, 0, 0 };
+	bench_seed spec = { o->threads, o->tickets, 0, 0, 0, 0 };
 	bench_market bm;
 	order_worker *w = calloc(o->threads, sizeof *w);
 	uint64_t done = 0;
@@ -97,7 +98,7 @@ static void cmd_order(const opts *o)
 
 static void cmd_raw_order(const opts *o)
 {
-	bench_seed spec = { 1, o->tickets, 0, 0, 0 };
+	bench_seed spec = { 1, o->tickets, 0, 0, 0, 0 };
 
 	if (!o->reuse)
 		bench_seed_db(o->path, &spec);
@@ -228,7 +229,7 @@ static uint64_t db_double_live(const char *path)
 
 static void cmd_flash(const opts *o)
 {
-	bench_seed spec = { o->threads, o->tickets, 0, 0, 0 };
+	bench_seed spec = { o->threads, o->tickets, 0, 0, 0, 0 };
 	bench_market bm;
 	flash_worker *w = calloc(o->threads, sizeof *w);
 	bench_lat all = { 0 };
@@ -268,7 +269,7 @@ static void cmd_flash(const opts *o)
 
 static void cmd_raw_flash(const opts *o)
 {
-	bench_seed spec = { o->threads, o->tickets, 0, 0, 0 };
+	bench_seed spec = { o->threads, o->tickets, 0, 0, 0, 0 };
 
 	if (!o->reuse)
 		bench_seed_db(o->path, &spec);
@@ -316,7 +317,7 @@ static void tick_reset(const char *path, uint64_t due)
 
 static void cmd_tick(const opts *o)
 {
-	bench_seed spec = { 16, o->live, o->live, o->due, 0 };
+	bench_seed spec = { 16, o->live, o->live, o->due, 0, 0 };
 	char key[64];
 
 	if (!o->reuse)
@@ -342,7 +343,7 @@ static void cmd_tick(const opts *o)
 
 static void cmd_pay(const opts *o)
 {
-	bench_seed spec = { o->users, o->orders, o->orders, 0, 0 };
+	bench_seed spec = { o->users, o->orders, o->orders, 0, 0, 0 };
 	bench_market bm;
 	char buyer[TB_ID_SIZE], order[TB_ID_SIZE];
 	uint64_t done = 0;
@@ -371,7 +372,7 @@ static void cmd_pay(const opts *o)
 
 static void cmd_raw_pay(const opts *o)
 {
-	bench_seed spec = { o->users, o->orders, o->orders, 0, 0 };
+	bench_seed spec = { o->users, o->orders, o->orders, 0, 0, 0 };
 
 	if (!o->reuse)
 		bench_seed_db(o->path, &spec);
@@ -382,7 +383,7 @@ static void cmd_raw_pay(const opts *o)
 
 static void cmd_events(const opts *o)
 {
-	bench_seed spec = { 1, 0, 0, 0, o->events };
+	bench_seed spec = { 1, 0, 0, 0, o->events, 0 };
 	bench_market bm;
 	int64_t after = 0;
 	uint64_t n = 0, bytes = 0;
@@ -416,7 +417,7 @@ static void cmd_events(const opts *o)
 
 static void cmd_raw_events(const opts *o)
 {
-	bench_seed spec = { 1, 0, 0, 0, o->events };
+	bench_seed spec = { 1, 0, 0, 0, o->events, 0 };
 
 	if (!o->reuse)
 		bench_seed_db(o->path, &spec);
@@ -427,7 +428,8 @@ static void cmd_raw_events(const opts *o)
 
 static void cmd_seed(const opts *o)
 {
-	bench_seed spec = { o->users, o->tickets, o->orders, o->due, o->events };
+	bench_seed spec = { o->users, o->tickets, o->orders, o->due, o->events,
+		o->real_clock ? tb_clock_real_now_ms() : 0 };
 
 	if (!o->reuse)
 		bench_seed_db(o->path, &spec);
@@ -462,6 +464,10 @@ int main(int argc, char **argv)
 
 		if (strcmp(a, "--reuse") == 0) {
 			o.reuse = 1;
+			continue;
+		}
+		if (strcmp(a, "--real-clock") == 0) {
+			o.real_clock = 1;
 			continue;
 		}
 		if (!v)

@@ -205,6 +205,7 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 {
 	char hash[TB_HASH_SIZE], id[TB_ID_SIZE], tid[TB_ID_SIZE], oid[TB_ID_SIZE], uid[TB_ID_SIZE];
 	char seller[TB_ID_SIZE], email[96], title[64], payload[1024];
+	int64_t t0 = spec->t0 ? spec->t0 : BENCH_T0;
 
 	remove(path);
 	seed_schema(path, hash);
@@ -222,7 +223,7 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 		sqlite3_bind_text(u, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(u, 2, email, -1, SQLITE_STATIC);
 		sqlite3_bind_text(u, 3, hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(u, 4, BENCH_T0);
+		sqlite3_bind_int64(u, 4, t0);
 		if (sqlite3_step(u) != SQLITE_DONE)
 			bench_die("seed user: %s", sqlite3_errmsg(db));
 		sqlite3_reset(u);
@@ -237,7 +238,7 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 		" VALUES (?1, ?2, ?3, ?4, 1, ?5, 5000, 'USD', 0, ?6, ?6)");
 	for (uint64_t i = 0; i < spec->tickets; i++) {
 		bool locked = i < spec->orders;
-		int64_t expires = i < spec->orders_due ? BENCH_T0 - 1 : BENCH_T0 + BENCH_HOUR_MS;
+		int64_t expires = i < spec->orders_due ? t0 - 1 : t0 + BENCH_HOUR_MS;
 
 		bench_id(tid, ID_TICKET, i);
 		bench_id(oid, ID_ORDER, i);
@@ -248,7 +249,7 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 		sqlite3_bind_text(t, 4, locked ? oid : "", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(t, 5, locked ? expires : 0);
 		sqlite3_bind_int64(t, 6, locked ? 2 : 1);
-		sqlite3_bind_int64(t, 7, BENCH_T0 - BENCH_HOUR_MS);
+		sqlite3_bind_int64(t, 7, t0 - BENCH_HOUR_MS);
 		if (sqlite3_step(t) != SQLITE_DONE)
 			bench_die("seed ticket: %s", sqlite3_errmsg(db));
 		sqlite3_reset(t);
@@ -260,7 +261,7 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 		sqlite3_bind_text(o, 3, uid, -1, SQLITE_STATIC);
 		sqlite3_bind_text(o, 4, seller, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(o, 5, expires);
-		sqlite3_bind_int64(o, 6, BENCH_T0 - BENCH_HOUR_MS);
+		sqlite3_bind_int64(o, 6, t0 - BENCH_HOUR_MS);
 		if (sqlite3_step(o) != SQLITE_DONE)
 			bench_die("seed order: %s", sqlite3_errmsg(db));
 		sqlite3_reset(o);
@@ -274,10 +275,10 @@ void bench_seed_db(const char *path, const bench_seed *spec)
 		bench_id(oid, ID_ORDER, i);
 		bench_id(tid, ID_TICKET, i);
 		bench_id(uid, ID_USER, 1);
-		size_t n = bench_order_payload(payload, sizeof payload, oid, tid, uid, seller, BENCH_T0, 1);
+		size_t n = bench_order_payload(payload, sizeof payload, oid, tid, uid, seller, t0, 1);
 		sqlite3_bind_int(e, 1, TB_EVENT_ORDER_CREATED);
 		sqlite3_bind_text(e, 2, oid, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(e, 3, BENCH_T0);
+		sqlite3_bind_int64(e, 3, t0);
 		sqlite3_bind_text(e, 4, payload, (int)n, SQLITE_STATIC);
 		if (sqlite3_step(e) != SQLITE_DONE)
 			bench_die("seed event: %s", sqlite3_errmsg(db));

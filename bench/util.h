@@ -52,7 +52,7 @@ uint64_t bench_rand(uint64_t *state);
  * user 0 is the seller and owns every ticket; users 1..users are buyers.
  * Ticket i (0-based) is listed.  The first `orders` tickets are locked by
  * order i of buyer 1 + i % users, status created; the first `orders_due` of
- * them expire at BENCH_T0 - 1 (due), the rest at BENCH_T0 + 1 h.
+ * them expire at t0 - 1 (due), the rest at t0 + 1 h (t0 defaults to BENCH_T0).
  * `events` rows of a realistic payload are appended to the outbox.
  */
 typedef struct bench_seed {
@@ -61,6 +61,7 @@ typedef struct bench_seed {
 	uint64_t orders;
 	uint64_t orders_due;
 	uint64_t events;
+	int64_t t0;          /* "now" of the seeded rows; 0 = BENCH_T0 */
 } bench_seed;
 void bench_seed_db(const char *path, const bench_seed *spec);
 

@@ -1825,29 +1825,29 @@ static void savepoint_rollback__undoes_only_writes_since_the_savepoint(void **st
 	if (!has_savepoints(s))
 		skip();
 	t = wbegin(s);
-	assert_ok(s->savepoint(t));
-	assert_ok(s->user_insert(t, &a));
-	assert_ok(s->savepoint_release(t));
-	assert_ok(s->savepoint(t));
-	assert_ok(s->user_insert(t, &b));
-	assert_ok(s->cursor_set(t, "mailer", 9));
-	assert_ok(s->savepoint_rollback(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_ok(s->user_insert(t, &a));
+	assert_tb_ok(s->savepoint_release(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_ok(s->user_insert(t, &b));
+	assert_tb_ok(s->cursor_set(t, "mailer", 9));
+	assert_tb_ok(s->savepoint_rollback(t));
 	/* The transaction goes on after the undo, with a new savepoint too. */
-	assert_ok(s->savepoint(t));
-	assert_ok(s->user_insert(t, &c));
-	assert_ok(s->savepoint_release(t));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_ok(s->user_insert(t, &c));
+	assert_tb_ok(s->savepoint_release(t));
+	assert_tb_ok(s->commit(t));
 
 	t = rbegin(s);
-	assert_ok(s->user_get(t, a.id, &got));
+	assert_tb_ok(s->user_get(t, a.id, &got));
 	assert_user_equal(&got, &a);
-	assert_status(s->user_get(t, b.id, &got), TB_ENOTFOUND);
-	assert_ok(s->user_get(t, c.id, &got));
+	assert_tb_status(s->user_get(t, b.id, &got), TB_ENOTFOUND);
+	assert_tb_ok(s->user_get(t, c.id, &got));
 	assert_user_equal(&got, &c);
 	int64_t seq = -1;
-	assert_ok(s->cursor_get(t, "mailer", &seq));
+	assert_tb_ok(s->cursor_get(t, "mailer", &seq));
 	assert_int_equal(seq, 0);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->commit(t));
 }
 
 static void savepoint_rollback__hands_undone_event_seqs_out_again(void **state)
@@ -1861,18 +1861,18 @@ static void savepoint_rollback__hands_undone_event_seqs_out_again(void **state)
 	if (!has_savepoints(s))
 		skip();
 	t = wbegin(s);
-	assert_ok(s->savepoint(t));
-	assert_ok(s->event_append(t, &e1));
-	assert_ok(s->savepoint_release(t));
-	assert_ok(s->savepoint(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_ok(s->event_append(t, &e1));
+	assert_tb_ok(s->savepoint_release(t));
+	assert_tb_ok(s->savepoint(t));
 	e2 = event_row(2, payload, sizeof payload);
-	assert_ok(s->event_append(t, &e2));
-	assert_ok(s->savepoint_rollback(t));
-	assert_ok(s->savepoint(t));
+	assert_tb_ok(s->event_append(t, &e2));
+	assert_tb_ok(s->savepoint_rollback(t));
+	assert_tb_ok(s->savepoint(t));
 	e3 = event_row(3, payload, sizeof payload);
-	assert_ok(s->event_append(t, &e3));
-	assert_ok(s->savepoint_release(t));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->event_append(t, &e3));
+	assert_tb_ok(s->savepoint_release(t));
+	assert_tb_ok(s->commit(t));
 
 	/* Gap-free: the undone append's seq went to the next one. */
 	assert_int_equal(e3.seq, e1.seq + 1);
@@ -1894,18 +1894,18 @@ static void savepoint_rollback__undoes_a_failed_statement_and_keeps_earlier_work
 	if (!has_savepoints(s))
 		skip();
 	t = wbegin(s);
-	assert_ok(s->savepoint(t));
-	assert_ok(s->order_insert(t, &first));
-	assert_ok(s->savepoint_release(t));
-	assert_ok(s->savepoint(t));
-	assert_status(s->order_insert(t, &second), TB_ELOCKED);
-	assert_ok(s->savepoint_rollback(t));
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_ok(s->order_insert(t, &first));
+	assert_tb_ok(s->savepoint_release(t));
+	assert_tb_ok(s->savepoint(t));
+	assert_tb_status(s->order_insert(t, &second), TB_ELOCKED);
+	assert_tb_ok(s->savepoint_rollback(t));
+	assert_tb_ok(s->commit(t));
 
 	t = rbegin(s);
-	assert_ok(s->order_get(t, first.id, &got));
-	assert_status(s->order_get(t, second.id, &got), TB_ENOTFOUND);
-	assert_ok(s->commit(t));
+	assert_tb_ok(s->order_get(t, first.id, &got));
+	assert_tb_status(s->order_get(t, second.id, &got), TB_ENOTFOUND);
+	assert_tb_ok(s->commit(t));
 }
 
 static void adapter__declares_version_and_every_required_method(void **state)
