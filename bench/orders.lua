@@ -1,9 +1,10 @@
 -- bench/orders.lua - wrk: POST /api/orders as a signed-in buyer, every request a
 -- ticket nobody ordered yet.
---   wrk ... -s bench/orders.lua URL -- COOKIE FIRST
+--   wrk ... -s bench/orders.lua URL -- COOKIE FIRST [THREADS]
 -- COOKIE is "tb_session=..." from POST /api/users/signin (bench/run signs in
--- with curl); thread t orders tickets FIRST + t, FIRST + t + 64, ... so no two
--- requests of a run name the same ticket.  done() prints how many answers
+-- with curl); with THREADS wrk threads (default 2), thread t orders tickets
+-- FIRST + t, FIRST + t + THREADS, ... so no two requests of a run name the
+-- same ticket.  done() prints how many answers
 -- were not 201 Created.
 local threads = {}
 function setup(thread)
@@ -11,14 +12,15 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local cookie, first, n, bad = "", 0, 0, 0
+local cookie, first, stride, n, bad = "", 0, 2, 0, 0
 function init(args)
   cookie = args[1]
   first = tonumber(args[2]) or 0
+  stride = tonumber(args[3]) or 2
 end
 
 function request()
-  local i = first + tid + n * 64
+  local i = first + tid + n * stride
   n = n + 1
   return wrk.format("POST", "/api/orders",
     { ["Content-Type"] = "application/json", ["Cookie"] = cookie },

@@ -55,7 +55,7 @@
  * one: SQLite's own autocheckpoint threshold, so the WAL stays as small as
  * with SQLite's defaults, but the copy happens off the writer's path.
  */
-#define CHECKPOINT_FRAMES 1000
+#define CHECKPOINT_FRAMES 4000
 /*
  * A checkpoint that runs beside the writer never catches up with it, and
  * SQLite only starts the WAL again from its beginning once everything in
@@ -63,7 +63,7 @@
  * pages), after_commit copies the little that is left while holding the
  * writer, once per this many frames instead of once per CHECKPOINT_FRAMES.
  */
-#define WAL_RESTART_FRAMES 8000
+#define WAL_RESTART_FRAMES 16000
 /* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
 #define WAL_SIZE_LIMIT "67108864"
 #define DEFAULT_READERS 4u
