@@ -5,12 +5,10 @@
  * row locks across nodes, SKIP LOCKED ticks, one winner per ticket, and an
  * outbox that never loses an event committed out of seq order.
  *
- * The server: $TB_PG_CONNINFO (any libpq conninfo whose database the test
- * may fill), else the throwaway cluster of the ctest fixture tb_postgres,
- * whose conninfo tests/postgres/start.sh writes to $TB_PG_CONNINFO_FILE.
- * Without either the test is skipped (exit 77).  Every case works in a
- * fresh schema of its own (the adapter's search_path), so cases never see
- * each other's rows; the schemas are left for the cluster to take away.
+ * The server: see support/tb_pg.h ($TB_PG_CONNINFO, or the ctest fixture
+ * tb_postgres); without one the test is skipped (exit 77).  Every case
+ * works in a fresh schema of its own (the adapter's search_path), so cases
+ * never see each other's rows.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -26,17 +24,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
+#include "support/tb_pg.h"
 #include "support/tb_test.h"
 #include "support/storage_contract.h"
 #include "ticketyboo/ticketyboo.h"
 
 #define T0 INT64_C(1700000000000)
-
-static char base_conninfo[2048];
-static PGconn *admin;              /* main thread only */
-static unsigned int schema_counter;
 
 /* ---------------------------------------------------------------------
  * The server and fresh schemas.
@@ -47,81 +41,6 @@ static void msleep(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-/* Run SQL on the admin connection; the first value of the first row as an integer (or -1). */
-static long long admin_sql(const char *sql)
-{
-	PGresult *res = PQexec(admin, sql);
-	ExecStatusType rs = PQresultStatus(res);
-	long long v = -1;
-
-	if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(admin));
-	if (rs == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-/* Append key='value' to a conninfo, quoting as libpq wants. */
-static void conninfo_add(char *out, size_t size, const char *key, const char *value)
-{
-	size_t n = strlen(out);
-
-	n += (size_t)snprintf(out + n, size - n, "%s%s='", n ? " " : "", key);
-	for (const char *v = value; *v && n + 3 < size; v++) {
-		if (*v == '\'' || *v == '\\')
-			out[n++] = '\\';
-		out[n++] = *v;
-	}
-	snprintf(out + n, size - n, "'");
-}
-
-/* Append &key=value to a URI query, percent-encoding the value. */
-static void uri_add(char *out, size_t size, const char *key, const char *value)
-{
-	size_t n = strlen(out);
-
-	n += (size_t)snprintf(out + n, size - n, "%c%s=", strchr(out, '?') ? '&' : '?', key);
-	for (const unsigned char *v = (const unsigned char *)value; *v && n + 4 < size; v++) {
-		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
-		    strchr("-._~", *v))
-			out[n++] = (char)*v;
-		else
-			n += (size_t)snprintf(out + n, size - n, "%%%02X", *v);
-	}
-	out[n] = '\0';
-}
-
-/*
- * A new, empty schema; its name in `name`, and the base conninfo set to use
- * it, as key=value in `conninfo` and (if wanted) as a postgresql:// URI.
- */
-static void fresh_schema(char name[64], char *conninfo, size_t size, char *uri, size_t uri_size)
-{
-	PQconninfoOption *opts = PQconninfoParse(base_conninfo, NULL);
-	char sql[128], search[96];
-
-	assert_non_null(opts);
-	snprintf(name, 64, "tb_case_%d_%u", (int)getpid(), ++schema_counter);
-	snprintf(sql, sizeof sql, "CREATE SCHEMA %s", name);
-	admin_sql(sql);
-	snprintf(search, sizeof search, "-csearch_path=%s", name);
-	conninfo[0] = '\0';
-	if (uri)
-		snprintf(uri, uri_size, "postgresql://");
-	for (PQconninfoOption *o = opts; o->keyword; o++) {
-		if (!o->val || !*o->val || strcmp(o->keyword, "options") == 0)
-			continue;
-		conninfo_add(conninfo, size, o->keyword, o->val);
-		if (uri)
-			uri_add(uri, uri_size, o->keyword, o->val);
-	}
-	conninfo_add(conninfo, size, "options", search);
-	if (uri)
-		uri_add(uri, uri_size, "options", search);
-	PQconninfoFree(opts);
 }
 
 static tb_storage *open_in(const char *conninfo, const tb_postgres_options *opts)
@@ -139,25 +58,25 @@ static tb_storage *open_fresh(void *ctx)
 	tb_storage *s = NULL;
 
 	(void)ctx;
-	fresh_schema(name, conninfo, sizeof conninfo, NULL, 0);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, NULL, 0);
 	return tb_storage_postgres_open(&s, conninfo, NULL) == TB_OK ? s : NULL;
 }
 
-/* Count rows of a table of a schema, with the admin connection. */
+/* Count rows of a table of a schema. */
 static long long count_rows(const char *schema, const char *table, const char *where)
 {
 	char sql[512];
 
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.%s%s%s", schema, table,
 		where ? " WHERE " : "", where ? where : "");
-	return admin_sql(sql);
+	return tbt_pg_sql(sql);
 }
 
 /* Wait until `n` sessions of this database wait for a lock (at most 10 s). */
 static void wait_for_lock_waiters(int n)
 {
 	for (int i = 0; i < 1000; i++) {
-		if (admin_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+		if (tbt_pg_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
 			" AND wait_event_type = 'Lock'") >= n)
 			return;
 		msleep(10);
@@ -299,25 +218,25 @@ static void postgres_open__rejects_bad_arguments(void **state)
 	tb_storage *s = (tb_storage *)1;
 
 	(void)state;
-	assert_tb_status(tb_storage_postgres_open(NULL, base_conninfo, NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_postgres_open(NULL, tbt_pg_conninfo(), NULL), TB_EINVAL);
 	assert_tb_status(tb_storage_postgres_open(&s, NULL, NULL), TB_EINVAL);
 	assert_null(s);
 	assert_tb_status(tb_storage_postgres_open(&s, "", NULL), TB_EINVAL);
 	opts.version = 99;
-	assert_tb_status(tb_storage_postgres_open(&s, base_conninfo, &opts), TB_EVERSION);
+	assert_tb_status(tb_storage_postgres_open(&s, tbt_pg_conninfo(), &opts), TB_EVERSION);
 	opts.version = TB_POSTGRES_OPTIONS_VERSION;
 	opts.pool_size = 100000;
-	assert_tb_status(tb_storage_postgres_open(&s, base_conninfo, &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_postgres_open(&s, tbt_pg_conninfo(), &opts), TB_EINVAL);
 	assert_string_equal(tbt_field(), "pool_size");
 	opts.pool_size = 0;
 	opts.lock_timeout_ms = -1;
-	assert_tb_status(tb_storage_postgres_open(&s, base_conninfo, &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_postgres_open(&s, tbt_pg_conninfo(), &opts), TB_EINVAL);
 	opts.lock_timeout_ms = 0;
 	opts.statement_timeout_ms = -1;
-	assert_tb_status(tb_storage_postgres_open(&s, base_conninfo, &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_postgres_open(&s, tbt_pg_conninfo(), &opts), TB_EINVAL);
 	opts.statement_timeout_ms = 0;
 	opts.acquire_timeout_ms = -1;
-	assert_tb_status(tb_storage_postgres_open(&s, base_conninfo, &opts), TB_EINVAL);
+	assert_tb_status(tb_storage_postgres_open(&s, tbt_pg_conninfo(), &opts), TB_EINVAL);
 	/* Nobody listens there. */
 	assert_tb_status(tb_storage_postgres_open(&s, "host=/nonexistent port=1 connect_timeout=2",
 		NULL), TB_ESTORAGE);
@@ -333,7 +252,7 @@ static void postgres_open__reopened_schema_keeps_rows_and_version(void **state)
 	tb_storage_txn *t;
 
 	(void)state;
-	fresh_schema(name, conninfo, sizeof conninfo, NULL, 0);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, NULL, 0);
 	s = open_in(conninfo, NULL);
 	assert_string_equal(s->name, "postgres");
 	t = begin_txn(s, 1);
@@ -357,16 +276,16 @@ static void postgres_open__refuses_newer_schema_version(void **state)
 	tb_storage *s = (tb_storage *)1;
 
 	(void)state;
-	fresh_schema(name, conninfo, sizeof conninfo, NULL, 0);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, NULL, 0);
 	snprintf(sql, sizeof sql, "CREATE TABLE %s.schema_version (id integer PRIMARY KEY,"
 		" version integer NOT NULL); INSERT INTO %s.schema_version VALUES (1, 2)", name, name);
-	admin_sql(sql);
+	tbt_pg_sql(sql);
 	assert_tb_status(tb_storage_postgres_open(&s, conninfo, NULL), TB_ESTORAGE);
 	assert_null(s);
 	assert_non_null(strstr(tb_last_error()->message, "schema version 2 is newer"));
 	/* Refusing leaves the schema as it was. */
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_tables WHERE schemaname = '%s'", name);
-	assert_int_equal(admin_sql(sql), 1);
+	assert_int_equal(tbt_pg_sql(sql), 1);
 }
 
 struct opener {
@@ -390,7 +309,7 @@ static void postgres_open__nodes_opening_at_once_migrate_once(void **state)
 	struct opener o[4];
 
 	(void)state;
-	fresh_schema(name, conninfo, sizeof conninfo, NULL, 0);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, NULL, 0);
 	for (int i = 0; i < 4; i++) {
 		o[i].conninfo = conninfo;
 		o[i].s = NULL;
@@ -482,7 +401,7 @@ struct node_pair {
 
 static void open_pair(struct node_pair *p, const tb_postgres_options *opts_b)
 {
-	fresh_schema(p->schema, p->conninfo, sizeof p->conninfo, p->uri, sizeof p->uri);
+	tbt_pg_schema(p->schema, p->conninfo, sizeof p->conninfo, p->uri, sizeof p->uri);
 	p->a = open_in(p->conninfo, NULL);
 	p->b = open_in(p->conninfo, opts_b);
 }
@@ -586,7 +505,7 @@ static void begin__waits_for_a_pooled_connection_then_reports_busy(void **state)
 	(void)state;
 	one.pool_size = 1;
 	one.acquire_timeout_ms = 50;
-	fresh_schema(name, conninfo, sizeof conninfo, NULL, 0);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, NULL, 0);
 	s = open_in(conninfo, &one);
 	t = begin_txn(s, 1);
 	assert_tb_status(s->begin(s, 0, &u), TB_EBUSY);
@@ -997,7 +916,7 @@ static void market_open__opens_postgres_from_a_uri(void **state)
 	char *id;
 
 	(void)state;
-	fresh_schema(name, conninfo, sizeof conninfo, uri, sizeof uri);
+	tbt_pg_schema(name, conninfo, sizeof conninfo, uri, sizeof uri);
 	opts.db = uri;
 	opts.password_cost = TB_PASSWORD_COST_MIN;
 	assert_tb_ok(tb_market_open(&m, &opts));
@@ -1014,27 +933,6 @@ static void market_open__opens_postgres_from_a_uri(void **state)
 /* ---------------------------------------------------------------------
  * Main.
  */
-
-static int load_conninfo(void)
-{
-	const char *env = getenv("TB_PG_CONNINFO");
-	const char *file = getenv("TB_PG_CONNINFO_FILE");
-	FILE *f;
-	size_t n;
-
-	if (env && *env) {
-		snprintf(base_conninfo, sizeof base_conninfo, "%s", env);
-		return 0;
-	}
-	if (!file || !(f = fopen(file, "r")))
-		return -1;
-	n = fread(base_conninfo, 1, sizeof base_conninfo - 1, f);
-	fclose(f);
-	base_conninfo[n] = '\0';
-	while (n > 0 && (base_conninfo[n - 1] == '\n' || base_conninfo[n - 1] == ' '))
-		base_conninfo[--n] = '\0';
-	return n ? 0 : -1;
-}
 
 int main(void)
 {
@@ -1058,20 +956,13 @@ int main(void)
 	};
 	int failed = 0;
 
-	if (load_conninfo() != 0) {
+	if (!tbt_pg_conninfo()) {
 		printf("test_storage_postgres: skipped: no server (set TB_PG_CONNINFO, or run "
 			"under ctest, whose fixture starts one)\n");
 		return 77;
 	}
-	admin = PQconnectdb(base_conninfo);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "test_storage_postgres: cannot connect: %s", PQerrorMessage(admin));
-		PQfinish(admin);
-		return 1;
-	}
-	PQclear(PQexec(admin, "SET client_min_messages = warning"));
 	failed += tb_storage_contract_run("postgres", open_fresh, NULL);
 	failed += cmocka_run_group_tests_name("postgres adapter", cases, NULL, NULL);
-	PQfinish(admin);
+	tbt_pg_close();
 	return failed != 0;
 }
