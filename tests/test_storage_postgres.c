@@ -126,13 +126,13 @@ static tb_order_row order_row(unsigned int n, const tb_ticket_row *t, const char
 
 	memset(&o, 0, sizeof o);
 	snprintf(o.id, sizeof o.id, "00000003-0000-7000-8000-%012x", n);
-	snprintf(o.ticket_id, sizeof o.ticket_id, "%s", t->id);
+	memcpy(o.ticket_id, t->id, sizeof o.ticket_id);
 	snprintf(o.buyer_id, sizeof o.buyer_id, "%s", buyer_id);
-	snprintf(o.seller_id, sizeof o.seller_id, "%s", t->owner_id);
+	memcpy(o.seller_id, t->owner_id, sizeof o.seller_id);
 	o.status = TB_ORDER_CREATED;
 	o.expires_at_ms = expires_at_ms;
 	o.price_minor = t->price_minor;
-	snprintf(o.currency, sizeof o.currency, "%s", t->currency);
+	memcpy(o.currency, t->currency, sizeof o.currency);
 	o.version = 1;
 	o.created_at_ms = T0;
 	o.updated_at_ms = T0;

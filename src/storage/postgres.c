@@ -54,7 +54,7 @@
 #define DEFAULT_ACQUIRE_TIMEOUT_MS 30000
 #define MIN_SERVER_VERSION 90500 /* ON CONFLICT, SKIP LOCKED */
 /* pg_advisory_xact_lock key that serialises migrations: "tkyboo" in ASCII. */
-#define MIGRATE_LOCK_KEY "128034968956783"
+#define MIGRATE_LOCK_KEY "128004946816879"
 
 /* ---------------------------------------------------------------------
  * Statements: one enum, one table of SQL.
@@ -970,8 +970,11 @@ static tb_status commit(tb_storage_txn *txn)
 	res = PQexec(c->pg, "COMMIT");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		st = fail(c->pg, res, "commit");
-		/* Lost while committing: it may or may not have happened; never retry blindly. */
-		if (PQstatus(c->pg) == CONNECTION_BAD)
+		/*
+		 * Lost while committing a write: it may or may not have happened, so
+		 * never retry blindly.  A read transaction may simply be run again.
+		 */
+		if (PQstatus(c->pg) == CONNECTION_BAD && txn->write)
 			st = tb_error_set(TB_ESTORAGE, NULL, "postgres commit: connection lost; the "
 				"transaction may or may not have committed");
 	} else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
