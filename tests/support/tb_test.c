@@ -37,6 +37,11 @@ tbt *tbt_prepare(int file)
 	if (on_postgres()) {
 #ifdef TB_WITH_POSTGRES
 		char schema[64], conninfo[2048];
+		if (!tbt_pg_conninfo()) {
+			/* ctest's SKIP_RETURN_CODE: the fixture found no server to start. */
+			printf("skipped: TB_TEST_MARKET_DB=postgres but no server (see tests/support/tb_pg.h)\n");
+			exit(77);
+		}
 		tbt_pg_schema(schema, conninfo, sizeof(conninfo), t->db, sizeof(t->db));
 #else
 		fail_msg("TB_TEST_MARKET_DB=postgres, but the library is built without PostgreSQL");
