@@ -72,6 +72,27 @@ tb_status tb_event__append(tb_market *m, tb_storage_txn *txn, tb_event_type type
 	return st;
 }
 
+tb_status tb_event__append_text(tb_market *m, tb_storage_txn *txn, tb_event_type type,
+	const char *aggregate_id, int64_t aggregate_version, tb_jbuf *b)
+{
+	tb_jbuf__raw(b, "}", 1);
+	if (b->oom) {
+		tb_jbuf__free(b);
+		return tb_error__oom();
+	}
+	tb_event_row row;
+	memset(&row, 0, sizeof(row));
+	row.type = (int)type;
+	tb_str__copy(row.aggregate_id, sizeof(row.aggregate_id), aggregate_id);
+	row.aggregate_version = aggregate_version;
+	row.occurred_at_ms = tb_market__now(m);
+	row.payload = b->p;
+	row.payload_len = b->len;
+	tb_status st = m->storage->event_append(txn, &row);
+	tb_jbuf__free(b);
+	return st;
+}
+
 /* ---- reading ------------------------------------------------------------------- */
 
 static tb_status event_copy(tb_event *dst, const tb_event_row *row)

@@ -35,6 +35,8 @@
 
 /* At most this many operations share one commit. */
 #define GROUP_MAX 64
+/* Groups a leader runs for others once its own operation is done. */
+#define LEAD_ROUNDS 4
 
 typedef struct tb_group_op {
 	tb_txn_fn fn;
@@ -218,26 +220,32 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 			pthread_cond_wait(&op.cv, &g->lock);
 			continue;
 		}
-		/* Lead: take up to GROUP_MAX queued operations, ours among them. */
-		size_t n = 0;
-		while (g->head && n < GROUP_MAX) {
-			batch[n++] = g->head;
-			g->head = g->head->next;
-		}
-		if (!g->head)
-			g->tail = NULL;
+		/*
+		 * Lead, group after group while operations are queued: until ours
+		 * is done, then for at most LEAD_ROUNDS more, so the lead does not
+		 * pass to a thread that must first be woken and scheduled.
+		 */
 		g->leading = true;
-		pthread_mutex_unlock(&g->lock);
+		for (int rounds = 0; g->head && (!op.done || rounds < LEAD_ROUNDS); rounds++) {
+			size_t n = 0;
+			while (g->head && n < GROUP_MAX) {
+				batch[n++] = g->head;
+				g->head = g->head->next;
+			}
+			if (!g->head)
+				g->tail = NULL;
+			pthread_mutex_unlock(&g->lock);
 
-		lead(m, batch, n);
+			lead(m, batch, n);
 
-		pthread_mutex_lock(&g->lock);
-		g->leading = false;
-		for (size_t i = 0; i < n; i++) {
-			batch[i]->done = true;
-			if (batch[i] != &op)
-				pthread_cond_signal(&batch[i]->cv);
+			pthread_mutex_lock(&g->lock);
+			for (size_t i = 0; i < n; i++) {
+				batch[i]->done = true;
+				if (batch[i] != &op)
+					pthread_cond_signal(&batch[i]->cv);
+			}
 		}
+		g->leading = false;
 		/* Hand the lead to the first operation still queued. */
 		if (g->head)
 			pthread_cond_signal(&g->head->cv);

@@ -191,6 +191,36 @@ json_t *tb_json__user(const tb_user_row *row);
 json_t *tb_json__ticket(const tb_ticket_row *row, int64_t now_ms);
 json_t *tb_json__order(const tb_order_row *row, int effective_status);
 json_t *tb_json__charge(const tb_charge_row *row);
+/*
+ * Event payload text written directly (json.c), identical to what
+ * json_dumps(JSON_COMPACT) makes of the json_t renderers.  A buffer starts
+ * in `small` and moves to the heap when it outgrows it; `oom` records a
+ * failed growth (later appends do nothing).
+ */
+typedef struct tb_jbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+	char small[1024];
+} tb_jbuf;
+void tb_jbuf__init(tb_jbuf *b);
+void tb_jbuf__free(tb_jbuf *b);
+void tb_jbuf__raw(tb_jbuf *b, const char *s, size_t n);
+void tb_jbuf__str(tb_jbuf *b, const char *s);
+void tb_jbuf__int(tb_jbuf *b, int64_t v);
+/* ,"key": (no comma right after the opening brace) */
+void tb_jbuf__key(tb_jbuf *b, const char *key);
+/* The members of tb_json__order / tb_json__ticket, opened but not closed. */
+void tb_json__order_text(tb_jbuf *b, const tb_order_row *row, int effective_status);
+void tb_json__ticket_text(tb_jbuf *b, const tb_ticket_row *row, int64_t now_ms);
+/*
+ * Close the object in `b` and append it as an event, like tb_event__append
+ * (whose "version" member is the aggregate version: the text already holds
+ * the row's version, which callers pass as aggregate_version).  Frees b.
+ */
+tb_status tb_event__append_text(tb_market *m, tb_storage_txn *txn, tb_event_type type,
+	const char *aggregate_id, int64_t aggregate_version, tb_jbuf *b);
+
 /* json_t or NULL -> compact text into *out (tb_free); consumes obj. */
 tb_status tb_json__dump(char **out, json_t *obj);
 /* json_string or json_null for "" */

@@ -5,7 +5,9 @@
  */
 #include "internal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -83,6 +85,176 @@ json_t *tb_json__charge(const tb_charge_row *row)
 		"refund_reason", tb_json__str_or_null(row->refund_reason),
 		"attempts", (json_int_t)row->attempts, "version", (json_int_t)row->version,
 		"created_at", iso(row->created_at_ms));
+}
+
+/* ---- text payloads --------------------------------------------------------- */
+
+/*
+ * The hot paths (an order and the ticket it locks or frees) write their
+ * event payloads straight into a buffer, without building a json_t first.
+ * The text is byte for byte what json_dumps(JSON_COMPACT) makes of the
+ * json_t renderers above (same members, same order, same escaping), which
+ * tests/test_json_text.c checks.
+ */
+
+void tb_jbuf__init(tb_jbuf *b)
+{
+	b->p = b->small;
+	b->len = 0;
+	b->cap = sizeof(b->small);
+	b->oom = false;
+	b->small[0] = '\0';
+}
+
+void tb_jbuf__free(tb_jbuf *b)
+{
+	if (b->p != b->small)
+		free(b->p);
+	tb_jbuf__init(b);
+}
+
+static bool jbuf_reserve(tb_jbuf *b, size_t more)
+{
+	if (b->oom)
+		return false;
+	if (b->len + more + 1 <= b->cap)
+		return true;
+	size_t cap = b->cap * 2;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	char *p = b->p == b->small ? malloc(cap) : realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	if (b->p == b->small)
+		memcpy(p, b->small, b->len + 1);
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+void tb_jbuf__raw(tb_jbuf *b, const char *s, size_t n)
+{
+	if (!jbuf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string, escaped as jansson does by default (no \/, UTF-8 kept). */
+void tb_jbuf__str(tb_jbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	if (!jbuf_reserve(b, n * 6 + 2))
+		return;
+	char *o = b->p + b->len;
+	*o++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '"': *o++ = '\\'; *o++ = '"'; break;
+		case '\\': *o++ = '\\'; *o++ = '\\'; break;
+		case '\b': *o++ = '\\'; *o++ = 'b'; break;
+		case '\f': *o++ = '\\'; *o++ = 'f'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case '\t': *o++ = '\\'; *o++ = 't'; break;
+		default:
+			if (*c < 0x20) {
+				memcpy(o, "\\u00", 4);
+				o[4] = hex[*c >> 4];
+				o[5] = hex[*c & 15];
+				o += 6;
+			} else {
+				*o++ = (char)*c;
+			}
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
+}
+
+void tb_jbuf__int(tb_jbuf *b, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRId64, v);
+	tb_jbuf__raw(b, num, (size_t)n);
+}
+
+/* ,"key": (the comma unless the object was just opened) */
+void tb_jbuf__key(tb_jbuf *b, const char *key)
+{
+	if (b->len && b->p[b->len - 1] != '{')
+		tb_jbuf__raw(b, ",", 1);
+	tb_jbuf__str(b, key);
+	tb_jbuf__raw(b, ":", 1);
+}
+
+static void jbuf_iso(tb_jbuf *b, int64_t ms)
+{
+	char buf[32];
+	tb_json__iso(buf, ms);
+	tb_jbuf__str(b, buf);
+}
+
+static void jbuf_str_member(tb_jbuf *b, const char *key, const char *value)
+{
+	tb_jbuf__key(b, key);
+	tb_jbuf__str(b, value);
+}
+
+static void jbuf_int_member(tb_jbuf *b, const char *key, int64_t value)
+{
+	tb_jbuf__key(b, key);
+	tb_jbuf__int(b, value);
+}
+
+void tb_json__order_text(tb_jbuf *b, const tb_order_row *row, int effective_status)
+{
+	tb_jbuf__raw(b, "{", 1);
+	jbuf_str_member(b, "id", row->id);
+	jbuf_str_member(b, "ticket_id", row->ticket_id);
+	jbuf_str_member(b, "buyer_id", row->buyer_id);
+	jbuf_str_member(b, "seller_id", row->seller_id);
+	jbuf_str_member(b, "status", tb_order_status_name((tb_order_status)effective_status));
+	tb_jbuf__key(b, "expires_at");
+	jbuf_iso(b, row->expires_at_ms);
+	jbuf_int_member(b, "expires_at_ms", row->expires_at_ms);
+	jbuf_int_member(b, "price_minor", row->price_minor);
+	jbuf_str_member(b, "currency", row->currency);
+	jbuf_int_member(b, "version", row->version);
+	tb_jbuf__key(b, "created_at");
+	jbuf_iso(b, row->created_at_ms);
+}
+
+void tb_json__ticket_text(tb_jbuf *b, const tb_ticket_row *row, int64_t now_ms)
+{
+	bool locked = row->order_id[0] && row->locked_until_ms > now_ms;
+	tb_jbuf__raw(b, "{", 1);
+	jbuf_str_member(b, "id", row->id);
+	jbuf_str_member(b, "title", row->title);
+	jbuf_int_member(b, "price_minor", row->price_minor);
+	jbuf_str_member(b, "currency", row->currency);
+	jbuf_str_member(b, "owner_id", row->owner_id);
+	tb_jbuf__key(b, "order_id");
+	if (locked)
+		tb_jbuf__str(b, row->order_id);
+	else
+		tb_jbuf__raw(b, "null", 4);
+	tb_jbuf__key(b, "locked");
+	tb_jbuf__raw(b, locked ? "true" : "false", locked ? 4 : 5);
+	tb_jbuf__key(b, "locked_until");
+	if (locked)
+		jbuf_iso(b, row->locked_until_ms);
+	else
+		tb_jbuf__raw(b, "null", 4);
+	jbuf_str_member(b, "status", tb_ticket_status_name((tb_ticket_status)row->status));
+	jbuf_int_member(b, "version", row->version);
+	tb_jbuf__key(b, "created_at");
+	jbuf_iso(b, row->created_at_ms);
 }
 
 tb_status tb_json__dump(char **out, json_t *obj)

@@ -44,12 +44,15 @@ tb_status tb_order__new_from_row(tb_order **out, const tb_order_row *row, const 
 	return TB_OK;
 }
 
-static json_t *order_payload(const tb_order_row *o, const char *reason)
+/* The order's JSON, plus "reason" if given, opened in b for more members. */
+static void order_payload(tb_jbuf *b, const tb_order_row *o, const char *reason)
 {
-	json_t *p = tb_json__order(o, o->status);
-	if (p && reason)
-		json_object_set_new(p, "reason", json_string(reason));
-	return p;
+	tb_jbuf__init(b);
+	tb_json__order_text(b, o, o->status);
+	if (reason) {
+		tb_jbuf__key(b, "reason");
+		tb_jbuf__str(b, reason);
+	}
 }
 
 static tb_status order_save(tb_market *m, tb_storage_txn *txn, tb_order_row *o, int status, int64_t now_ms,
@@ -61,7 +64,9 @@ static tb_status order_save(tb_market *m, tb_storage_txn *txn, tb_order_row *o, 
 	tb_status st = m->storage->order_update(txn, o);
 	if (st != TB_OK)
 		return st;
-	return tb_event__append(m, txn, event, o->id, o->version, order_payload(o, reason));
+	tb_jbuf p;
+	order_payload(&p, o, reason);
+	return tb_event__append_text(m, txn, event, o->id, o->version, &p);
 }
 
 tb_status tb_order__expire(tb_market *m, tb_storage_txn *txn, tb_order_row *o, int64_t now_ms)
@@ -130,12 +135,20 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 		return tb_error_set(TB_ELOCKED, NULL, "ticket is already reserved");
 	if (st != TB_OK)
 		return st;
-	json_t *payload = order_payload(o, NULL);
-	if (payload)
-		json_object_set_new(payload, "ticket", json_pack("{s:s, s:I, s:s, s:I}", "id", t.id,
-			"price_minor", (json_int_t)t.price_minor, "currency", t.currency, "version",
-			(json_int_t)t.version + 1));
-	if ((st = tb_event__append(m, txn, TB_EVENT_ORDER_CREATED, o->id, o->version, payload)) != TB_OK)
+	tb_jbuf payload;
+	order_payload(&payload, o, NULL);
+	tb_jbuf__key(&payload, "ticket");
+	tb_jbuf__raw(&payload, "{", 1);
+	tb_jbuf__key(&payload, "id");
+	tb_jbuf__str(&payload, t.id);
+	tb_jbuf__key(&payload, "price_minor");
+	tb_jbuf__int(&payload, t.price_minor);
+	tb_jbuf__key(&payload, "currency");
+	tb_jbuf__str(&payload, t.currency);
+	tb_jbuf__key(&payload, "version");
+	tb_jbuf__int(&payload, t.version + 1);
+	tb_jbuf__raw(&payload, "}", 1);
+	if ((st = tb_event__append_text(m, txn, TB_EVENT_ORDER_CREATED, o->id, o->version, &payload)) != TB_OK)
 		return st;
 
 	tb_str__copy(t.order_id, sizeof(t.order_id), o->id);
@@ -144,10 +157,12 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	t.updated_at_ms = c->now;
 	if ((st = m->storage->ticket_update(txn, &t)) != TB_OK)
 		return st;
-	json_t *tp = tb_json__ticket(&t, c->now);
-	if (tp)
-		json_object_set_new(tp, "reason", json_string("locked"));
-	return tb_event__append(m, txn, TB_EVENT_TICKET_UPDATED, t.id, t.version, tp);
+	tb_jbuf tp;
+	tb_jbuf__init(&tp);
+	tb_json__ticket_text(&tp, &t, c->now);
+	tb_jbuf__key(&tp, "reason");
+	tb_jbuf__str(&tp, "locked");
+	return tb_event__append_text(m, txn, TB_EVENT_TICKET_UPDATED, t.id, t.version, &tp);
 }
 
 tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_id, const char *ticket_id)

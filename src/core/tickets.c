@@ -114,12 +114,18 @@ tb_status tb_ticket__new_from_row(tb_ticket **out, const tb_ticket_row *row, int
 	return TB_OK;
 }
 
-static json_t *ticket_payload(const tb_ticket_row *row, int64_t now_ms, const char *reason)
+/* Append the ticket's event: its JSON, plus "reason" if given. */
+static tb_status ticket_event(tb_market *m, tb_storage_txn *txn, tb_event_type type, const tb_ticket_row *row,
+	int64_t now_ms, const char *reason)
 {
-	json_t *p = tb_json__ticket(row, now_ms);
-	if (p && reason)
-		json_object_set_new(p, "reason", json_string(reason));
-	return p;
+	tb_jbuf p;
+	tb_jbuf__init(&p);
+	tb_json__ticket_text(&p, row, now_ms);
+	if (reason) {
+		tb_jbuf__key(&p, "reason");
+		tb_jbuf__str(&p, reason);
+	}
+	return tb_event__append_text(m, txn, type, row->id, row->version, &p);
 }
 
 static tb_status ticket_save(tb_market *m, tb_storage_txn *txn, tb_ticket_row *t, int64_t now_ms,
@@ -132,8 +138,7 @@ static tb_status ticket_save(tb_market *m, tb_storage_txn *txn, tb_ticket_row *t
 		return tb_error_set(TB_ECONFLICT, NULL, "the ticket changed meanwhile; reload it");
 	if (st != TB_OK)
 		return st;
-	return tb_event__append(m, txn, TB_EVENT_TICKET_UPDATED, t->id, t->version,
-		ticket_payload(t, now_ms, reason));
+	return ticket_event(m, txn, TB_EVENT_TICKET_UPDATED, t, now_ms, reason);
 }
 
 tb_status tb_ticket__release(tb_market *m, tb_storage_txn *txn, const char *ticket_id,
@@ -167,8 +172,7 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 		return st;
 	if ((st = m->storage->ticket_insert(txn, &c->row)) != TB_OK)
 		return st;
-	return tb_event__append(m, txn, TB_EVENT_TICKET_CREATED, c->row.id, c->row.version,
-		ticket_payload(&c->row, c->row.created_at_ms, NULL));
+	return ticket_event(m, txn, TB_EVENT_TICKET_CREATED, &c->row, c->row.created_at_ms, NULL);
 }
 
 tb_status tb_ticket_create(tb_ticket **out, tb_market *market, const char *owner_id, const char *title,
