@@ -306,6 +306,28 @@ void raw_flash_bench(const char *path, double secs, unsigned int threads, unsign
 
 /* ---- payment ----------------------------------------------------------------- */
 
+/* Run a statement binding (text id, int status, int64 version, int64 now); dies on failure. */
+static void set_status(sqlite3_stmt *s, const char *id, int status, int64_t version, int64_t now)
+{
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, status);
+	sqlite3_bind_int64(s, 3, version);
+	sqlite3_bind_int64(s, 4, now);
+	if (step_done(s) != SQLITE_DONE)
+		bench_die("raw pay: %s", sqlite3_errmsg(sqlite3_db_handle(s)));
+}
+
+/* Read the row `id` with `s` (one text parameter); returns column `col` as an integer. */
+static int64_t read_row(sqlite3_stmt *s, const char *id, int col)
+{
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		bench_die("raw pay: row %s missing", id);
+	int64_t v = col >= 0 ? sqlite3_column_int64(s, col) : 0;
+	sqlite3_reset(s);
+	return v;
+}
+
 /*
  * The library's payment, as two transactions around the provider call:
  * (1) read the order; insert a pending charge; ChargeCreated; order ->
@@ -382,17 +404,9 @@ void raw_pay_bench(const char *path, double secs, uint64_t orders, unsigned int 
 		sqlite3_bind_int64(charge_insert, 6, now);
 		STEP(charge_insert);
 		EV(TB_EVENT_CHARGE_CREATED, cid, 0);
-		sqlite3_bind_text(order_set, 1, oid, -1, SQLITE_STATIC);
-		sqlite3_bind_int(order_set, 2, 2);
-		sqlite3_bind_int64(order_set, 3, ov + 1);
-		sqlite3_bind_int64(order_set, 4, now);
-		STEP(order_set);
+		set_status(order_set, oid, 2, ov + 1, now);
 		EV(TB_EVENT_ORDER_AWAITING_PAYMENT, oid, ov + 1);
-		sqlite3_bind_text(ticket_get, 1, tid, -1, SQLITE_STATIC);
-		if (sqlite3_step(ticket_get) != SQLITE_ROW)
-			bench_die("raw pay: ticket missing");
-		tv = sqlite3_column_int64(ticket_get, 8);
-		sqlite3_reset(ticket_get);
+		tv = read_row(ticket_get, tid, 8);
 		sqlite3_bind_text(ticket_extend, 1, tid, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ticket_extend, 2, now + 20 * 60 * 1000);
 		sqlite3_bind_int64(ticket_extend, 3, tv + 1);
@@ -402,30 +416,17 @@ void raw_pay_bench(const char *path, double secs, uint64_t orders, unsigned int 
 		STEP(commit);
 		/* (2) the provider said yes: record it */
 		STEP(begin);
-		sqlite3_bind_text(charge_get, 1, cid, -1, SQLITE_STATIC);
-		if (sqlite3_step(charge_get) != SQLITE_ROW)
-			bench_die("raw pay: charge missing");
-		sqlite3_reset(charge_get);
+		read_row(charge_get, cid, -1);
 		sqlite3_bind_text(charge_done, 1, cid, -1, SQLITE_STATIC);
 		sqlite3_bind_text(charge_done, 2, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(charge_done, 3, 1);
 		sqlite3_bind_int64(charge_done, 4, now);
 		STEP(charge_done);
 		EV(TB_EVENT_CHARGE_SUCCEEDED, cid, 1);
-		sqlite3_bind_text(order_get, 1, oid, -1, SQLITE_STATIC);
-		if (sqlite3_step(order_get) != SQLITE_ROW)
-			bench_die("raw pay: order missing");
-		sqlite3_reset(order_get);
-		sqlite3_bind_text(order_set, 1, oid, -1, SQLITE_STATIC);
-		sqlite3_bind_int(order_set, 2, 3);
-		sqlite3_bind_int64(order_set, 3, ov + 2);
-		sqlite3_bind_int64(order_set, 4, now);
-		STEP(order_set);
+		read_row(order_get, oid, -1);
+		set_status(order_set, oid, 3, ov + 2, now);
 		EV(TB_EVENT_ORDER_COMPLETED, oid, ov + 2);
-		sqlite3_bind_text(ticket_get, 1, tid, -1, SQLITE_STATIC);
-		if (sqlite3_step(ticket_get) != SQLITE_ROW)
-			bench_die("raw pay: ticket missing");
-		sqlite3_reset(ticket_get);
+		read_row(ticket_get, tid, -1);
 		sqlite3_bind_text(ticket_transfer, 1, tid, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ticket_transfer, 2, buyer, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ticket_transfer, 3, tv + 2);

@@ -49,6 +49,21 @@ const char *tb_event_type_subject(tb_event_type type)
 	return t ? t->subject : "unknown";
 }
 
+/* Append one event whose payload is `len` bytes of JSON text. */
+static tb_status append_payload(tb_market *m, tb_storage_txn *txn, tb_event_type type,
+	const char *aggregate_id, int64_t aggregate_version, const char *text, size_t len)
+{
+	tb_event_row row;
+	memset(&row, 0, sizeof(row));
+	row.type = (int)type;
+	tb_str__copy(row.aggregate_id, sizeof(row.aggregate_id), aggregate_id);
+	row.aggregate_version = aggregate_version;
+	row.occurred_at_ms = tb_market__now(m);
+	row.payload = text;
+	row.payload_len = len;
+	return m->storage->event_append(txn, &row);
+}
+
 tb_status tb_event__append(tb_market *m, tb_storage_txn *txn, tb_event_type type,
 	const char *aggregate_id, int64_t aggregate_version, json_t *payload)
 {
@@ -59,15 +74,7 @@ tb_status tb_event__append(tb_market *m, tb_storage_txn *txn, tb_event_type type
 	json_decref(payload);
 	if (!text)
 		return tb_error__oom();
-	tb_event_row row;
-	memset(&row, 0, sizeof(row));
-	row.type = (int)type;
-	tb_str__copy(row.aggregate_id, sizeof(row.aggregate_id), aggregate_id);
-	row.aggregate_version = aggregate_version;
-	row.occurred_at_ms = tb_market__now(m);
-	row.payload = text;
-	row.payload_len = strlen(text);
-	tb_status st = m->storage->event_append(txn, &row);
+	tb_status st = append_payload(m, txn, type, aggregate_id, aggregate_version, text, strlen(text));
 	free(text);
 	return st;
 }
@@ -76,19 +83,8 @@ tb_status tb_event__append_text(tb_market *m, tb_storage_txn *txn, tb_event_type
 	const char *aggregate_id, int64_t aggregate_version, tb_jbuf *b)
 {
 	tb_jbuf__raw(b, "}", 1);
-	if (b->oom) {
-		tb_jbuf__free(b);
-		return tb_error__oom();
-	}
-	tb_event_row row;
-	memset(&row, 0, sizeof(row));
-	row.type = (int)type;
-	tb_str__copy(row.aggregate_id, sizeof(row.aggregate_id), aggregate_id);
-	row.aggregate_version = aggregate_version;
-	row.occurred_at_ms = tb_market__now(m);
-	row.payload = b->p;
-	row.payload_len = b->len;
-	tb_status st = m->storage->event_append(txn, &row);
+	tb_status st = b->oom ? tb_error__oom()
+		: append_payload(m, txn, type, aggregate_id, aggregate_version, b->p, b->len);
 	tb_jbuf__free(b);
 	return st;
 }
