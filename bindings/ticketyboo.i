@@ -1095,12 +1095,13 @@ static tb_status tbw_market_unsubscribe(tb_market *market, const char *name)
 /* market_close(m): the proxy lets go of the pointer, so a second close or a
  * later call sees NULL (TB_EINVAL) instead of freed memory. */
 %typemap(in, noblock=1) tb_market *closing (void *argp = 0, int res = 0) {
-	res = SWIG_ConvertPtr($input, &argp, $descriptor(tb_market *), SWIG_POINTER_DISOWN | SWIG_POINTER_CLEAR);
+	res = SWIG_ConvertPtr($input, &argp, $descriptor(tb_market *), SWIG_POINTER_CLEAR);
 	if (!SWIG_IsOK(res)) {
 		SWIG_exception_fail(SWIG_ArgError(res), "in method '$symname', expected a market");
 	}
 	$1 = (tb_market *)argp;
 }
+%rename(market_close) tbw_market_close_now;
 %inline %{
 /* Close a market now (the proxy's destructor does it otherwise).  NULL or an
  * already closed market is a no-op. */
@@ -1109,7 +1110,6 @@ static void tbw_market_close_now(tb_market *closing)
 	tbw_market_close(closing);
 }
 %}
-%rename(market_close) tbw_market_close_now;
 
 /* -------------------------------------------------------------------------
  * Jobs: a blocking call packaged so it can run on another thread.
