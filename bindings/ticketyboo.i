@@ -1092,22 +1092,36 @@ static tb_status tbw_market_unsubscribe(tb_market *market, const char *name)
 }
 %}
 
-/* market_close(m): the proxy lets go of the pointer, so a second close or a
- * later call sees NULL (TB_EINVAL) instead of freed memory. */
-%typemap(in, noblock=1) tb_market *closing (void *argp = 0, int res = 0) {
-	res = SWIG_ConvertPtr($input, &argp, $descriptor(tb_market *), SWIG_POINTER_CLEAR);
+/* market_close(m), clock_manual_free(c), payment_provider_free(p): the proxy
+ * lets go of the pointer, so a second call or a later use sees NULL (a no-op,
+ * or TB_EINVAL) instead of freed memory.  Node's thin layer calls these; in
+ * Python dropping the last reference does the same. */
+%typemap(in, noblock=1) SWIGTYPE *RELEASING (void *argp = 0, int res = 0) {
+	res = SWIG_ConvertPtr($input, &argp, $descriptor, SWIG_POINTER_CLEAR);
 	if (!SWIG_IsOK(res)) {
-		SWIG_exception_fail(SWIG_ArgError(res), "in method '$symname', expected a market");
+		SWIG_exception_fail(SWIG_ArgError(res), "in method '$symname', argument $argnum of type '$type'");
 	}
-	$1 = (tb_market *)argp;
+	$1 = ($ltype)argp;
 }
 %rename(market_close) tbw_market_close_now;
+%rename(clock_manual_free) tbw_clock_manual_free_now;
+%rename(payment_provider_free) tbw_payment_provider_free_now;
 %inline %{
-/* Close a market now (the proxy's destructor does it otherwise).  NULL or an
- * already closed market is a no-op. */
-static void tbw_market_close_now(tb_market *closing)
+/* Close a market now (its proxy's destructor does it otherwise).  NULL or an
+ * already closed market is a no-op.  Not while a call on it is running. */
+static void tbw_market_close_now(tb_market *RELEASING)
 {
-	tbw_market_close(closing);
+	tbw_market_close(RELEASING);
+}
+/* Free a manual clock now; only after closing every market that reads it. */
+static void tbw_clock_manual_free_now(tb_clock_manual *RELEASING)
+{
+	tb_clock_manual_free(RELEASING);
+}
+/* Free a payment provider now; only after closing every market that uses it. */
+static void tbw_payment_provider_free_now(tb_payment_provider *RELEASING)
+{
+	tb_payment_provider_free(RELEASING);
 }
 %}
 
