@@ -703,16 +703,57 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
 }
 
 /* -------------------------------------------------------------------------
+ * Releasing early.
+ *
+ * user_free(u), ticket_page_free(p), market_close(m), ...: free the native
+ * object now and clear the proxy's pointer, so a later use sees NULL (a
+ * no-op, or TB_EINVAL) and the proxy's own destructor does nothing.  Python
+ * never needs them (dropping the last reference frees at once); the Node
+ * layer calls them as soon as it has copied a record into a plain object,
+ * so a hot loop does not wait for the garbage collector's finalizers.
+ * ---------------------------------------------------------------------- */
+%typemap(in, noblock=1) SWIGTYPE *RELEASING (void *argp = 0, int res = 0) {
+	res = SWIG_ConvertPtr($input, &argp, $descriptor, SWIG_POINTER_CLEAR);
+	if (!SWIG_IsOK(res)) {
+		SWIG_exception_fail(SWIG_ArgError(res), "in method '$symname', argument $argnum of type '$type'");
+	}
+	$1 = ($ltype)argp;
+}
+/* One releaser per type, with its own parameter name: a typemap applied to
+ * the library's `tb_user *user` would also catch `const tb_user *user` (SWIG
+ * drops qualifiers when it looks for a typemap) and clear the proxy passed
+ * to user_to_json(). */
+%define TBW_RELEASER(TYPE, NAME, FREE)
+%rename(NAME) tbw_ ## NAME;
+%inline %{
+static void tbw_ ## NAME(TYPE *RELEASING)
+{
+	FREE(RELEASING);
+}
+%}
+%enddef
+TBW_RELEASER(tb_user, user_free, tb_user_free)
+TBW_RELEASER(tb_session, session_free, tb_session_free)
+TBW_RELEASER(tb_ticket, ticket_free, tb_ticket_free)
+TBW_RELEASER(tb_ticket_page, ticket_page_free, tb_ticket_page_free)
+TBW_RELEASER(tb_order, order_free, tb_order_free)
+TBW_RELEASER(tb_order_page, order_page_free, tb_order_page_free)
+TBW_RELEASER(tb_charge, charge_free, tb_charge_free)
+TBW_RELEASER(tb_event, event_free, tb_event_free)
+TBW_RELEASER(tb_event_page, event_page_free, tb_event_page_free)
+TBW_RELEASER(tb_tick_stats, tick_stats_free, free)
+TBW_RELEASER(tb_fake_stats, fake_stats_free, free)
+
+/* -------------------------------------------------------------------------
  * What is not wrapped.
  * ---------------------------------------------------------------------- */
 
 /* Accessors: read through the attributes above. */
 %rename("$ignore", regextarget=1) "^tb_(user|session|ticket|order|charge|event)_(id|email|version|created_at_ms|token|user_id|expires_at_ms|title|price_minor|currency|owner_id|order_id|locked|locked_until_ms|status_get|ticket_id|buyer_id|seller_id|amount_minor|provider|provider_charge_id|provider_refund_id|idempotency_key|failure_code|decline_code|failure_message|refund_reason|attempts|seq|type_get|name|aggregate_id|aggregate_version|occurred_at_ms|payload)$";
 /* Page internals: borrowed records, replaced by page.get(i) and attributes. */
-%rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_page_(at|count|next_cursor|free)$";
-/* Destructors are the proxies' (and tbw_market_close). */
-%rename("$ignore", regextarget=1) "^tb_(user|session|ticket|order|charge|event|clock_manual)_free$";
-%ignore tb_payment_provider_free;
+%rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_page_(at|count|next_cursor)$";
+/* Released through the helpers above, which also clear the proxy. */
+%rename("$ignore", regextarget=1) "^tb_(user|session|ticket|ticket_page|order|order_page|charge|event|event_page|clock_manual|payment_provider)_free$";
 %ignore tb_market_close;
 %ignore tb_free;
 /* Copies are made where needed (page.get); the proxies own what they hold. */
@@ -1092,17 +1133,8 @@ static tb_status tbw_market_unsubscribe(tb_market *market, const char *name)
 }
 %}
 
-/* market_close(m), clock_manual_free(c), payment_provider_free(p): the proxy
- * lets go of the pointer, so a second call or a later use sees NULL (a no-op,
- * or TB_EINVAL) instead of freed memory.  Node's thin layer calls these; in
- * Python dropping the last reference does the same. */
-%typemap(in, noblock=1) SWIGTYPE *RELEASING (void *argp = 0, int res = 0) {
-	res = SWIG_ConvertPtr($input, &argp, $descriptor, SWIG_POINTER_CLEAR);
-	if (!SWIG_IsOK(res)) {
-		SWIG_exception_fail(SWIG_ArgError(res), "in method '$symname', argument $argnum of type '$type'");
-	}
-	$1 = ($ltype)argp;
-}
+/* market_close(m), clock_manual_free(c), payment_provider_free(p): see
+ * "Releasing early"; for markets this also forgets their subscribers. */
 %rename(market_close) tbw_market_close_now;
 %rename(clock_manual_free) tbw_clock_manual_free_now;
 %rename(payment_provider_free) tbw_payment_provider_free_now;

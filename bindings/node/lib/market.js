@@ -47,7 +47,6 @@ function choice(kind, table, value) {
 }
 
 const str = (v) => (v === undefined ? null : v);
-const nul = str;
 const int = (v, dflt = 0) => (v === undefined || v === null ? dflt : Math.trunc(Number(v)));
 // Users may be passed as ids, user records or sessions; tickets and orders as ids or records.
 const userId = (u) => (typeof u === 'string' ? u : (u && (u.userId !== undefined && u.token ? u.userId : u.id)));
@@ -348,11 +347,8 @@ class Market extends EventEmitter {
 
   /** One page of tickets, oldest first: { items, nextCursor }. */
   ticketsPage({ availableOnly = false, owner = null, titleContains = null, after = null, limit = 50 } = {}) {
-    const page = core.ticket_list(this._m(), availableOnly ? 1 : 0, owner === null ? null : userId(owner),
-      str(titleContains), str(after), int(limit));
-    const items = [];
-    for (let i = 0; i < page.count; i++) items.push(rec.ticket(page.get(i)));
-    return { items, nextCursor: nul(page.next_cursor) };
+    return rec.ticketPage(core.ticket_list(this._m(), availableOnly ? 1 : 0, owner === null ? null : userId(owner),
+      str(titleContains), str(after), int(limit)));
   }
 
   /** Every matching ticket, fetched a page at a time. */
@@ -377,10 +373,7 @@ class Market extends EventEmitter {
   }
 
   ordersPage(buyer, { after = null, limit = 50 } = {}) {
-    const page = core.order_list(this._m(), userId(buyer), str(after), int(limit));
-    const items = [];
-    for (let i = 0; i < page.count; i++) items.push(rec.order(page.get(i)));
-    return { items, nextCursor: nul(page.next_cursor) };
+    return rec.orderPage(core.order_list(this._m(), userId(buyer), str(after), int(limit)));
   }
 
   * orders(buyer, { pageSize = 50 } = {}) {
@@ -446,11 +439,9 @@ class Market extends EventEmitter {
   * events({ after = 0, pageSize = 100 } = {}) {
     let cursor = int(after);
     for (;;) {
-      const page = core.event_read(this._m(), cursor, int(pageSize));
-      const count = page.count;
-      if (count === 0) return;
-      for (let i = 0; i < count; i++) {
-        const e = rec.event(page.get(i));
+      const { items } = rec.eventPage(core.event_read(this._m(), cursor, int(pageSize)));
+      if (items.length === 0) return;
+      for (const e of items) {
         cursor = e.seq;
         yield e;
       }
@@ -476,7 +467,7 @@ class Market extends EventEmitter {
     const deliver = (raw) => {
       let event;
       try {
-        event = rec.event(raw);
+        event = rec.event(raw); // the trampoline's copy, freed here
         fn(event);
         return true;
       } catch (err) {

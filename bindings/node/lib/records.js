@@ -2,6 +2,12 @@
 // Native records -> plain objects (camelCase, null for absent strings).
 // Times are milliseconds since the epoch (`...Ms`); money is an integer count
 // of minor units plus an ISO 4217 code.
+//
+// Each native record is freed as soon as it is copied: the garbage
+// collector's finalizers would only run once JS yields, so a synchronous
+// loop of 100k calls would otherwise pile up 100k native records.
+
+const core = require('./native');
 
 const nul = (v) => (v === undefined ? null : v);
 
@@ -93,4 +99,38 @@ function fakeStats(r) {
   return { calls: r.calls, charges: r.charges, refunds: r.refunds, chargedMinor: r.charged_minor };
 }
 
-module.exports = { user, session, ticket, order, charge, event, tickStats, fakeStats };
+function consuming(convert, free) {
+  return (raw) => {
+    try {
+      return convert(raw);
+    } finally {
+      free(raw);
+    }
+  };
+}
+
+/** Copy every record of a page (freeing the page): { items, nextCursor }. */
+function page(raw, convertOne, freeOne, freePage) {
+  try {
+    const items = [];
+    const count = raw.count;
+    for (let i = 0; i < count; i++) items.push(consuming(convertOne, freeOne)(raw.get(i)));
+    return { items, nextCursor: raw.next_cursor === undefined ? null : raw.next_cursor };
+  } finally {
+    freePage(raw);
+  }
+}
+
+module.exports = {
+  user: consuming(user, core.user_free),
+  session: consuming(session, core.session_free),
+  ticket: consuming(ticket, core.ticket_free),
+  order: consuming(order, core.order_free),
+  charge: consuming(charge, core.charge_free),
+  event: consuming(event, core.event_free),
+  tickStats: consuming(tickStats, core.tick_stats_free),
+  fakeStats: consuming(fakeStats, core.fake_stats_free),
+  ticketPage: (raw) => page(raw, ticket, core.ticket_free, core.ticket_page_free),
+  orderPage: (raw) => page(raw, order, core.order_free, core.order_page_free),
+  eventPage: (raw) => page(raw, event, core.event_free, core.event_page_free),
+};
