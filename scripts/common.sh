@@ -4,6 +4,7 @@
 TB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export TB_ROOT
 TB_JOBS=${TB_JOBS:-2}
+export TB_JOBS
 
 tb_configure_build() {
 	local dir=$1

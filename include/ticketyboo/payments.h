@@ -52,8 +52,12 @@ typedef enum tb_charge_status {
  *         TB_ESTATE (cancelled, complete, or a payment already in flight);
  *         TB_EDECLINED (declined: the order is cancelled; the message is the
  *         provider's; tb_charge_get_latest() shows code and decline code);
- *         TB_EPROVIDER (the provider refused the request outright, e.g. bad
- *         credentials: no money taken, the order stays payable).
+ *         TB_EPROVIDER (the provider refused the request outright, e.g. an
+ *         unknown token or bad credentials: no money taken; like a decline,
+ *         the order is cancelled and the ticket unlocked), or no provider is
+ *         configured (nothing changes).
+ * A payment whose lock lapsed while the provider was answering is refunded
+ * and reported as TB_EEXPIRED (or TB_ESTATE if the buyer cancelled).
  */
 TB_API TB_MUST_CHECK tb_status tb_order_pay(tb_charge **out, tb_market *market,
 	const char *user_id, const char *order_id, const char *payment_token);

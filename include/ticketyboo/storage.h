@@ -125,7 +125,12 @@ typedef struct tb_ticket_filter {
 	unsigned int limit;
 } tb_ticket_filter;
 
-/** Row callbacks: return TB_OK to continue; anything else stops and is returned. */
+/**
+ * Row callbacks: return TB_OK to continue; anything else stops and is
+ * returned.  A callback may call other methods on the same transaction (the
+ * SQLite adapter reads the rows before calling back).  After any method
+ * fails, the caller rolls the whole transaction back.
+ */
 typedef tb_status (*tb_ticket_row_cb)(const tb_ticket_row *row, void *payload);
 typedef tb_status (*tb_order_row_cb)(const tb_order_row *row, void *payload);
 typedef tb_status (*tb_charge_row_cb)(const tb_charge_row *row, void *payload);

@@ -6,8 +6,8 @@
  * pluggable provider, and a transactional event outbox, on SQLite.
  *
  * Start with market.h (open a market), then users.h, tickets.h, orders.h,
- * payments.h and events.h.  storage.h and sys.h are for adapter and
- * provider authors.
+ * payments.h (stripe.h for real payments) and events.h.  storage.h and
+ * sys.h are for adapter and provider authors.
  *
  * Conventions: every fallible call returns tb_status (0 = TB_OK, errors
  * negative) and writes results through out-parameters placed first; on
@@ -32,6 +32,7 @@
 #include "tickets.h"
 #include "orders.h"
 #include "payments.h"
+#include "stripe.h"
 #include "events.h"
 #include "storage.h"
 #include "sys.h"

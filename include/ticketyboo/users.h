@@ -74,8 +74,9 @@ TB_API TB_MUST_CHECK tb_status tb_user_update_email(tb_user **out, tb_market *ma
 	const char *user_id, const char *current_password, const char *new_email);
 
 /**
- * Change the password.  Requires the current password; revokes every other
- * session of the user.  Emits UserUpdated (without any secret).
+ * Change the password.  Requires the current password; revokes every
+ * session of the user (sign in again with the new one).  Emits UserUpdated
+ * (without any secret).
  * @return TB_OK; TB_EUNAUTH; TB_EINVAL (field "password"); TB_ENOTFOUND.
  */
 TB_API TB_MUST_CHECK tb_status tb_user_update_password(tb_user **out, tb_market *market,

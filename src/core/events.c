@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,7 +248,9 @@ struct tb_subscriber {
 	tb_event_cb cb;
 	void *payload;
 	bool busy;     /* a thread is delivering to it: deliveries never overlap */
-	bool removed;  /* unsubscribed while busy: the deliverer frees it */
+	pthread_t deliverer; /* that thread, while busy */
+	_Atomic bool removed; /* unsubscribed: stop delivering */
+	bool freed_by_deliverer; /* unsubscribed from its own callback */
 	int64_t cursor_hint; /* last acknowledged seq known to this process, -1 unknown */
 	tb_subscriber *next;
 };
@@ -337,6 +340,12 @@ tb_status tb_event_unsubscribe(tb_market *market, const char *name)
 		return tb_error_set(TB_ENOTFOUND, "name", "no subscriber named '%s'", name);
 	}
 	s->removed = true;
+	if (s->busy && pthread_equal(s->deliverer, pthread_self())) {
+		/* Called from its own callback: the delivering frame frees it. */
+		s->freed_by_deliverer = true;
+		pthread_mutex_unlock(&market->subs_lock);
+		return TB_OK;
+	}
 	while (s->busy)
 		pthread_cond_wait(&market->subs_cond, &market->subs_lock);
 	unlink_subscriber(market, s);
@@ -380,6 +389,8 @@ static tb_status deliver(tb_market *m, tb_subscriber *s, size_t *delivered, bool
 		size_t n = 0;
 		for (size_t i = 0; i < v.count; i++) {
 			const tb_event *e = &((tb_event *)v.items)[i];
+			if (s->removed)
+				break; /* unsubscribed from its own callback */
 			if (s->cb(e, s->payload) != TB_OK) {
 				*failed = true;
 				break;
@@ -396,7 +407,7 @@ static tb_status deliver(tb_market *m, tb_subscriber *s, size_t *delivered, bool
 		}
 		s->cursor_hint = c.seq;
 		*delivered += n;
-		if (*failed || batch < DISPATCH_BATCH)
+		if (*failed || s->removed || batch < DISPATCH_BATCH)
 			return TB_OK;
 	}
 }
@@ -406,10 +417,14 @@ tb_status tb_events__dispatch_all(tb_market *m, size_t *delivered_out, size_t *f
 	size_t delivered = 0, failures = 0;
 	tb_status result = TB_OK;
 	pthread_mutex_lock(&m->subs_lock);
-	for (tb_subscriber *s = m->subs; s; s = s->next) {
-		if (s->busy || s->removed)
+	tb_subscriber *s = m->subs;
+	while (s) {
+		if (s->busy || s->removed) {
+			s = s->next;
 			continue;
+		}
 		s->busy = true;
+		s->deliverer = pthread_self();
 		pthread_mutex_unlock(&m->subs_lock);
 		bool failed = false;
 		tb_status st = deliver(m, s, &delivered, &failed);
@@ -419,7 +434,13 @@ tb_status tb_events__dispatch_all(tb_market *m, size_t *delivered_out, size_t *f
 			result = st;
 		pthread_mutex_lock(&m->subs_lock);
 		s->busy = false;
+		tb_subscriber *next = s->next;
+		if (s->freed_by_deliverer) {
+			unlink_subscriber(m, s);
+			free(s);
+		}
 		pthread_cond_broadcast(&m->subs_cond);
+		s = next;
 	}
 	pthread_mutex_unlock(&m->subs_lock);
 	if (delivered_out)

@@ -315,7 +315,36 @@ static tb_status record_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	return apply_answer(m, txn, &c->charge, &c->a, c->now, &c->out);
 }
 
-static void call_provider(tb_market *m, const tb_charge_row *c, tb_pay_result *res)
+/*
+ * Providers forget idempotency keys after a day (Stripe prunes them after
+ * 24 hours), after which the same key would be a new payment: past this age
+ * a pending charge is only ever looked up, never asked for again.
+ */
+#define KEY_TRUST_MS (INT64_C(23) * 60 * 60 * 1000)
+
+/*
+ * A retry first asks the provider what became of the attempt, when it can
+ * say without creating anything: a definite answer is used as is.
+ */
+static bool looked_up(tb_market *m, const tb_charge_row *c, tb_pay_result *res)
+{
+	if (c->status != TB_CHARGE_PENDING || !m->payments->lookup)
+		return false;
+	tb_status st = m->payments->lookup(m->payments, c->idempotency_key, res);
+	if (st == TB_OK && (res->outcome == TB_PAY_SUCCEEDED || res->outcome == TB_PAY_DECLINED))
+		return true;
+	if (tb_market__now(m) - c->created_at_ms >= KEY_TRUST_MS) {
+		memset(res, 0, sizeof(*res));
+		res->version = TB_PAY_RESULT_VERSION;
+		res->outcome = TB_PAY_UNKNOWN;
+		tb_str__copy(res->message, sizeof(res->message),
+			"the provider has no answer and the attempt is too old to repeat safely");
+		return true;
+	}
+	return false;
+}
+
+static void call_provider(tb_market *m, const tb_charge_row *c, bool retry, tb_pay_result *res)
 {
 	char description[96];
 	snprintf(description, sizeof(description), "Ticketyboo order %s", c->order_id);
@@ -325,6 +354,10 @@ static void call_provider(tb_market *m, const tb_charge_row *c, tb_pay_result *r
 	req.description = description;
 	req.order_id = c->order_id;
 	req.charge_id = c->id;
+	memset(res, 0, sizeof(*res));
+	res->version = TB_PAY_RESULT_VERSION;
+	if (retry && looked_up(m, c, res))
+		return;
 	memset(res, 0, sizeof(*res));
 	res->version = TB_PAY_RESULT_VERSION;
 	tb_status st;
@@ -345,11 +378,11 @@ static void call_provider(tb_market *m, const tb_charge_row *c, tb_pay_result *r
 	}
 }
 
-static tb_status drive_once(tb_market *m, const tb_charge_row *snapshot, record_ctx *rec)
+static tb_status drive_once(tb_market *m, const tb_charge_row *snapshot, bool retry, record_ctx *rec)
 {
 	memset(rec, 0, sizeof(*rec));
 	rec->charge_id = snapshot->id;
-	call_provider(m, snapshot, &rec->a.res);
+	call_provider(m, snapshot, retry, &rec->a.res);
 	rec->a.from_call = true;
 	rec->now = tb_market__now(m);
 	return tb_market__run(m, 1, record_txn, rec);
@@ -361,14 +394,14 @@ static tb_status drive_once(tb_market *m, const tb_charge_row *snapshot, record_
  * for at once.  The caller has claimed the charge.  What the payer is told
  * stays the answer to the first call.
  */
-static tb_status drive(tb_market *m, const tb_charge_row *snapshot, record_ctx *rec)
+static tb_status drive(tb_market *m, const tb_charge_row *snapshot, bool retry, record_ctx *rec)
 {
-	tb_status st = drive_once(m, snapshot, rec);
+	tb_status st = drive_once(m, snapshot, retry, rec);
 	if (st != TB_OK || !rec->out.refund_due)
 		return st;
 	apply_out first = rec->out;
 	tb_charge_row due = rec->charge;
-	st = drive_once(m, &due, rec);
+	st = drive_once(m, &due, false, rec);
 	rec->out = first;
 	rec->out.refund_due = false;
 	return st;
@@ -411,7 +444,7 @@ static tb_status attempt_finish(tb_charge **out, tb_market *m, attempt_ctx *c)
 	if (!claim(m, c->charge.id))
 		return charge_new(out, &c->charge); /* cannot track it: the tick will */
 	record_ctx rec;
-	tb_status st = drive(m, &c->charge, &rec);
+	tb_status st = drive(m, &c->charge, false, &rec);
 	unclaim(m, c->charge.id);
 	memset(c->charge.payment_token, 0, sizeof(c->charge.payment_token));
 	memset(rec.charge.payment_token, 0, sizeof(rec.charge.payment_token));
@@ -622,7 +655,7 @@ tb_status tb_payments__retry_due(tb_market *m, int64_t now_ms, tb_tick_stats *st
 			continue;
 		bool refund = row->status == TB_CHARGE_REFUND_PENDING;
 		record_ctx rec;
-		st = drive(m, row, &rec);
+		st = drive(m, row, true, &rec);
 		unclaim(m, row->id);
 		if (st != TB_OK)
 			break;
@@ -722,7 +755,7 @@ tb_status tb_market_apply_payment_event(tb_market *market, const tb_payment_even
 		return st;
 	if (c.out.refund_due && market->payments && claim(market, c.charge.id)) {
 		record_ctx rec;
-		st = drive(market, &c.charge, &rec);
+		st = drive(market, &c.charge, false, &rec);
 		unclaim(market, c.charge.id);
 	}
 	return st;

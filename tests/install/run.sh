@@ -53,11 +53,16 @@ LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/consumer/a
 
 # The shared consumer must really use the installed library.
 if command -v ldd >/dev/null; then
-	LD_LIBRARY_PATH="$libdir" ldd "$work/consumer/app" | grep -q "$libdir/libticketyboo.so" || {
+	# Capture first: grep -q closing the pipe early would fail the pipeline.
+	deps=$(LD_LIBRARY_PATH="$libdir" ldd "$work/consumer/app")
+	case "$deps" in
+	*"$libdir/libticketyboo.so"*) ;;
+	*)
 		echo "consumer app is not linked to the installed libticketyboo.so" >&2
-		LD_LIBRARY_PATH="$libdir" ldd "$work/consumer/app" >&2
+		printf '%s\n' "$deps" >&2
 		exit 1
-	}
+		;;
+	esac
 fi
 
 step "ok"

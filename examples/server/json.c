@@ -1,0 +1,225 @@
+/*
+ * json.c - the seed's JSON shapes, built from library records.
+ *
+ * Prices travel as decimal numbers in major units ("price": 19.99) like the
+ * seed, but never pass through float arithmetic: a JSON number is turned
+ * back into the shortest decimal text that reads as the same double, and
+ * that text is parsed exactly by tb_money_parse(); on the way out the
+ * library's exact decimal text is emitted with 15 significant digits, which
+ * reproduces it digit for digit (prices have at most 11).
+ */
+#include "server.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Enough significant digits to print every valid price exactly, no more. */
+#define PRICE_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+json_t *tbs_error_body(const char *message, const char *field)
+{
+	json_t *body = json_pack("{s:[]}", "errors");
+
+	if (body && message)
+		tbs_error_add(body, message, field);
+	return body;
+}
+
+void tbs_error_add(json_t *body, const char *message, const char *field)
+{
+	json_t *errors = json_object_get(body, "errors");
+	json_t *e = json_pack("{s:s}", "message", message);
+
+	if (!e)
+		return;
+	if (field)
+		json_object_set_new(e, "field", json_string(field));
+	json_array_append_new(errors, e);
+}
+
+json_t *tbs_money_json(int64_t minor, const char *currency)
+{
+	char *text = NULL, *dot;
+	json_t *v;
+
+	if (tb_money_format(&text, minor, currency) != TB_OK)
+		return json_null();
+	/* "20.00" is rendered 20, "20.50" 20.5, "19.99" 19.99. */
+	dot = strchr(text, '.');
+	if (dot && strspn(dot + 1, "0") == strlen(dot + 1))
+		*dot = '\0';
+	if (strchr(text, '.'))
+		v = json_real(strtod(text, NULL));
+	else
+		v = json_integer(strtoll(text, NULL, 10));
+	tb_free(text);
+	return v;
+}
+
+/*
+ * The shortest fixed-point text that reads back as `d`: 19.99 gives "19.99"
+ * although the double is 19.98999...; 0.1 + 0.2 gives "0.30000000000000004",
+ * which tb_money_parse() then rightly refuses.
+ */
+static void shortest_decimal(char *buf, size_t size, double d)
+{
+	for (int prec = 0; prec <= 20; prec++) {
+		int n = snprintf(buf, size, "%.*f", prec, d);
+		if (n > 0 && (size_t)n < size && strtod(buf, NULL) == d)
+			return;
+	}
+}
+
+static _Thread_local char price_message[160];
+
+/* The library's message with its first letter upper-cased, as the seed writes them. */
+static const char *capitalised(const char *message)
+{
+	snprintf(price_message, sizeof price_message, "%s", message ? message : "Invalid value");
+	price_message[0] = (char)toupper((unsigned char)price_message[0]);
+	return price_message;
+}
+
+tb_status tbs_price_parse(int64_t *out, const json_t *value, const char *currency,
+	const char **message)
+{
+	static const char positive[] = "Price must be greater than 0";
+	char buf[400];
+	const char *text;
+	char *end;
+	double approx;
+	tb_status st;
+
+	if (json_is_string(value)) {
+		text = json_string_value(value);
+	} else if (json_is_integer(value)) {
+		snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(value));
+		text = buf;
+	} else if (json_is_real(value) && isfinite(json_real_value(value))) {
+		shortest_decimal(buf, sizeof buf, json_real_value(value));
+		text = buf;
+	} else {
+		*message = positive;
+		return TB_EINVAL;
+	}
+	st = tb_money_parse(out, text, currency);
+	if (st == TB_OK)
+		return TB_OK;
+	/* Choose the wording only: the rule itself is the library's. */
+	approx = strtod(text, &end);
+	if (end == text || !(approx > 0) || strchr(text, '-'))
+		*message = positive;
+	else
+		*message = capitalised(tb_last_error()->message);
+	return TB_EINVAL;
+}
+
+void tbs_iso8601(char out[32], int64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	int millis = (int)(ms % 1000);
+	struct tm tm;
+
+	if (millis < 0) {
+		millis += 1000;
+		secs -= 1;
+	}
+	if (!gmtime_r(&secs, &tm)) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03dZ", millis);
+}
+
+static void set_time(json_t *obj, const char *key, int64_t ms)
+{
+	char iso[32];
+
+	tbs_iso8601(iso, ms);
+	json_object_set_new(obj, key, json_string(iso));
+}
+
+json_t *tbs_user_json(const tb_user *user)
+{
+	return json_pack("{s:s, s:s}", "id", tb_user_id(user), "email", tb_user_email(user));
+}
+
+json_t *tbs_ticket_json(const tb_ticket *t)
+{
+	const char *currency = tb_ticket_currency(t);
+	json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:b}",
+		"id", tb_ticket_id(t),
+		"title", tb_ticket_title(t),
+		"price", tbs_money_json(tb_ticket_price_minor(t), currency),
+		"priceMinor", (json_int_t)tb_ticket_price_minor(t),
+		"currency", currency,
+		"userId", tb_ticket_owner_id(t),
+		"version", (json_int_t)tb_ticket_version(t),
+		"locked", tb_ticket_locked(t) != 0,
+		"listed", tb_ticket_status_get(t) == TB_TICKET_LISTED);
+
+	if (!o)
+		return NULL;
+	if (tb_ticket_locked(t)) {
+		/* Like the seed, orderId is only present while an order holds the ticket. */
+		if (tb_ticket_order_id(t))
+			json_object_set_new(o, "orderId", json_string(tb_ticket_order_id(t)));
+		if (tb_ticket_locked_until_ms(t) > 0)
+			set_time(o, "lockedUntil", tb_ticket_locked_until_ms(t));
+	}
+	set_time(o, "createdAt", tb_ticket_created_at_ms(t));
+	return o;
+}
+
+const char *tbs_order_status_string(tb_order_status status)
+{
+	switch (status) {
+	case TB_ORDER_CREATED: return "created";
+	case TB_ORDER_AWAITING_PAYMENT: return "awaiting:payment";
+	case TB_ORDER_COMPLETE: return "complete";
+	case TB_ORDER_CANCELLED: return "cancelled";
+	case TB_ORDER_EXPIRED: return "expired";
+	case TB_ORDER_REFUNDED: return "refunded";
+	}
+	return "unknown";
+}
+
+json_t *tbs_order_json(const tb_order *order, const tb_ticket *ticket)
+{
+	const char *currency = tb_order_currency(order);
+	json_t *t, *o;
+
+	/* The ticket as the buyer ordered it: at the price locked in by the order. */
+	t = json_pack("{s:s, s:o, s:s}",
+		"id", tb_order_ticket_id(order),
+		"price", tbs_money_json(tb_order_price_minor(order), currency),
+		"currency", currency);
+	if (t && ticket) {
+		json_object_set_new(t, "title", json_string(tb_ticket_title(ticket)));
+		json_object_set_new(t, "version", json_integer(tb_ticket_version(ticket)));
+	}
+	o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:I, s:s, s:o}",
+		"id", tb_order_id(order),
+		"status", tbs_order_status_string(tb_order_status_get(order)),
+		"expiresAtMs", (json_int_t)tb_order_expires_at_ms(order),
+		"userId", tb_order_buyer_id(order),
+		"version", (json_int_t)tb_order_version(order),
+		"price", tbs_money_json(tb_order_price_minor(order), currency),
+		"priceMinor", (json_int_t)tb_order_price_minor(order),
+		"currency", currency,
+		"ticket", t ? t : json_null());
+	if (!o)
+		return NULL;
+	set_time(o, "expiresAt", tb_order_expires_at_ms(order));
+	set_time(o, "createdAt", tb_order_created_at_ms(order));
+	return o;
+}
+
+char *tbs_json_dump(const json_t *json)
+{
+	return json_dumps(json, PRICE_DUMP_FLAGS | JSON_ENCODE_ANY);
+}

@@ -1,0 +1,385 @@
+/*
+ * tests/test_storage_sqlite.c - the SQLite adapter: the storage contract
+ * suite on ":memory:" and on files, then what only SQLite promises
+ * (schema versioning, reopening a file, WAL snapshots, :memory: threading).
+ *
+ * Files go to a fresh directory under $TB_TEST_TMPDIR (or /tmp), removed
+ * at the end.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "support/tb_test.h"
+#include "support/storage_contract.h"
+#include "ticketyboo/ticketyboo.h"
+
+#define T0 INT64_C(1700000000000)
+
+static char tmpdir[4096];
+static unsigned int file_counter;
+
+/* A fresh path in the scratch directory. */
+static void next_path(char *out, size_t size)
+{
+	snprintf(out, size, "%s/db-%u.sqlite", tmpdir, ++file_counter);
+}
+
+static tb_storage *open_memory(void *ctx)
+{
+	tb_storage *s = NULL;
+
+	(void)ctx;
+	return tb_storage_sqlite_open(&s, ":memory:", NULL) == TB_OK ? s : NULL;
+}
+
+static tb_storage *open_file(void *ctx)
+{
+	tb_storage *s = NULL;
+	char path[4200];
+
+	(void)ctx;
+	next_path(path, sizeof path);
+	return tb_storage_sqlite_open(&s, path, NULL) == TB_OK ? s : NULL;
+}
+
+static tb_user_row user_row(unsigned int n)
+{
+	tb_user_row u;
+
+	memset(&u, 0, sizeof u);
+	snprintf(u.id, sizeof u.id, "00000001-0000-7000-8000-%012x", n);
+	snprintf(u.email, sizeof u.email, "user%u@example.com", n);
+	snprintf(u.password_hash, sizeof u.password_hash, "$argon2id$x");
+	u.version = 1;
+	u.created_at_ms = T0;
+	u.updated_at_ms = T0;
+	return u;
+}
+
+static void insert_user(tb_storage *s, unsigned int n)
+{
+	tb_user_row u = user_row(n);
+	tb_storage_txn *t = NULL;
+
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->user_insert(t, &u));
+	assert_tb_ok(s->commit(t));
+}
+
+/* Run one SQL statement on a file with a plain SQLite connection; the first integer result. */
+static int64_t raw_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+	tb_user_row got, want = user_row(5);
+	tb_storage_txn *t = NULL;
+
+	(void)state;
+	next_path(path, sizeof path);
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	insert_user(s, 5);
+	tb_storage_free(s);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
+
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_tb_ok(s->begin(s, 0, &t));
+	assert_tb_ok(s->user_get(t, want.id, &got));
+	assert_tb_ok(s->commit(t));
+	tb_storage_free(s);
+	assert_string_equal(got.email, want.email);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
+}
+
+static void sqlite_open__refuses_newer_schema_version(void **state)
+{
+	char path[4200];
+	tb_storage *s = (tb_storage *)1;
+
+	(void)state;
+	next_path(path, sizeof path);
+	raw_sql(path, "PRAGMA user_version = 2");
+	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
+	assert_null(s);
+	assert_non_null(strstr(tb_last_error()->message, "schema version 2 is newer"));
+	/* Refusing leaves the file as it was. */
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master"), 0);
+}
+
+static void sqlite_open__refuses_a_file_that_is_not_a_database(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+	FILE *f;
+
+	(void)state;
+	next_path(path, sizeof path);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	for (int i = 0; i < 64; i++)
+		fputs("this is not an SQLite database, just text.\n", f);
+	fclose(f);
+	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
+	assert_null(s);
+}
+
+static void sqlite_open__rejects_bad_arguments(void **state)
+{
+	tb_sqlite_options opts = TB_SQLITE_OPTIONS_INIT;
+	tb_storage *s = NULL;
+
+	(void)state;
+	assert_tb_status(tb_storage_sqlite_open(NULL, ":memory:", NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, NULL, NULL), TB_EINVAL);
+	assert_tb_status(tb_storage_sqlite_open(&s, "", NULL), TB_EINVAL);
+	opts.version = 99;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EVERSION);
+	opts.version = TB_SQLITE_OPTIONS_VERSION;
+	opts.busy_timeout_ms = -1;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	opts.busy_timeout_ms = 0;
+	opts.sync = (tb_sync_level)7;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	assert_null(s);
+	tb_storage_free(NULL);
+}
+
+static void sqlite_open__uses_wal_and_honours_options(void **state)
+{
+	static const tb_sync_level levels[] = {
+		TB_SYNC_DEFAULT, TB_SYNC_NORMAL, TB_SYNC_FULL, TB_SYNC_OFF
+	};
+	char path[4200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		tb_sqlite_options opts = TB_SQLITE_OPTIONS_INIT;
+		tb_storage *s = NULL;
+
+		opts.sync = levels[i];
+		opts.readers = (unsigned int)i + 1;
+		opts.busy_timeout_ms = 100;
+		next_path(path, sizeof path);
+		assert_tb_ok(tb_storage_sqlite_open(&s, path, &opts));
+		assert_string_equal(s->name, "sqlite");
+		insert_user(s, 1);
+		assert_tb_ok(s->checkpoint(s));
+		tb_storage_free(s);
+		assert_int_equal(raw_sql(path, "SELECT count(*) FROM users"), 1);
+	}
+	/* journal_mode=WAL is stored in the file. */
+	assert_int_equal(raw_sql(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+static void ticket_insert__refuses_non_positive_price(void **state)
+{
+	tb_storage *s = NULL;
+	tb_ticket_row tk;
+	tb_storage_txn *t = NULL;
+	tb_user_row owner = user_row(1);
+
+	(void)state;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	insert_user(s, 1);
+	memset(&tk, 0, sizeof tk);
+	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
+	snprintf(tk.title, sizeof tk.title, "Free");
+	snprintf(tk.currency, sizeof tk.currency, "GBP");
+	snprintf(tk.owner_id, sizeof tk.owner_id, "%s", owner.id);
+	tk.status = 1;
+	tk.version = 1;
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
+	s->rollback(t);
+	tb_storage_free(s);
+}
+
+static void ticket_insert__refuses_unknown_owner(void **state)
+{
+	tb_storage *s = NULL;
+	tb_ticket_row tk;
+	tb_storage_txn *t = NULL;
+
+	(void)state;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	memset(&tk, 0, sizeof tk);
+	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
+	snprintf(tk.title, sizeof tk.title, "Orphan");
+	tk.price_minor = 100;
+	snprintf(tk.currency, sizeof tk.currency, "GBP");
+	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
+	tk.status = 1;
+	tk.version = 1;
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE); /* foreign_keys = ON */
+	s->rollback(t);
+	tb_storage_free(s);
+}
+
+static void begin__read_txn_sees_committed_snapshot_beside_open_writer(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+	tb_storage_txn *w = NULL, *r = NULL;
+	tb_user_row u = user_row(3), got;
+
+	(void)state;
+	next_path(path, sizeof path);
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
+	assert_tb_ok(s->user_insert(w, &u));
+	/* On a file, readers have their own connections: no wait, no dirty read. */
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_status(s->user_get(r, u.id, &got), TB_ENOTFOUND);
+	s->rollback(r);
+	assert_tb_ok(s->commit(w));
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_ok(s->user_get(r, u.id, &got));
+	assert_tb_ok(s->commit(r));
+	tb_storage_free(s);
+}
+
+static void begin__nested_txn_on_memory_fails_instead_of_deadlocking(void **state)
+{
+	tb_storage *s = NULL;
+	tb_storage_txn *w = NULL, *r = (tb_storage_txn *)1;
+
+	(void)state;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
+	assert_tb_status(s->begin(s, 0, &r), TB_EINTERNAL);
+	assert_null(r);
+	assert_tb_status(s->begin(s, 1, &r), TB_EINTERNAL);
+	assert_tb_ok(s->commit(w));
+	/* Released: this thread may begin again. */
+	assert_tb_ok(s->begin(s, 0, &r));
+	assert_tb_ok(s->commit(r));
+	tb_storage_free(s);
+}
+
+struct waiter {
+	tb_storage *s;
+	tb_status status;
+};
+
+static void *begin_and_commit(void *arg)
+{
+	struct waiter *wt = arg;
+	tb_storage_txn *t = NULL;
+
+	wt->status = wt->s->begin(wt->s, 0, &t);
+	if (wt->status == TB_OK)
+		wt->status = wt->s->commit(t);
+	return NULL;
+}
+
+static void begin__memory_read_from_another_thread_waits_for_the_writer(void **state)
+{
+	tb_storage *s = NULL;
+	tb_storage_txn *w = NULL;
+	struct waiter wt;
+	pthread_t th;
+
+	(void)state;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	assert_tb_ok(s->begin(s, 1, &w));
+	wt.s = s;
+	wt.status = TB_EINTERNAL;
+	assert_int_equal(pthread_create(&th, NULL, begin_and_commit, &wt), 0);
+	nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
+	assert_tb_ok(s->commit(w));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_tb_ok(wt.status);
+	tb_storage_free(s);
+}
+
+static void event_append__leaves_no_gap_after_a_rollback(void **state)
+{
+	tb_storage *s = NULL;
+	tb_storage_txn *t = NULL;
+	tb_event_row e;
+	int64_t first, second;
+
+	(void)state;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
+	memset(&e, 0, sizeof e);
+	e.type = 1;
+	e.payload = "{}";
+	e.payload_len = 2;
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->event_append(t, &e));
+	first = e.seq;
+	s->rollback(t);
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_ok(s->event_append(t, &e));
+	second = e.seq;
+	assert_tb_ok(s->commit(t));
+	assert_int_equal(first, second);
+	tb_storage_free(s);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest sqlite_cases[] = {
+		cmocka_unit_test(sqlite_open__reopened_file_keeps_rows_and_schema_version),
+		cmocka_unit_test(sqlite_open__refuses_newer_schema_version),
+		cmocka_unit_test(sqlite_open__refuses_a_file_that_is_not_a_database),
+		cmocka_unit_test(sqlite_open__rejects_bad_arguments),
+		cmocka_unit_test(sqlite_open__uses_wal_and_honours_options),
+		cmocka_unit_test(ticket_insert__refuses_non_positive_price),
+		cmocka_unit_test(ticket_insert__refuses_unknown_owner),
+		cmocka_unit_test(begin__read_txn_sees_committed_snapshot_beside_open_writer),
+		cmocka_unit_test(begin__nested_txn_on_memory_fails_instead_of_deadlocking),
+		cmocka_unit_test(begin__memory_read_from_another_thread_waits_for_the_writer),
+		cmocka_unit_test(event_append__leaves_no_gap_after_a_rollback),
+	};
+	const char *base = getenv("TB_TEST_TMPDIR");
+	int failed = 0;
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/tb-storage-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	failed += tb_storage_contract_run("sqlite :memory:", open_memory, NULL);
+	failed += tb_storage_contract_run("sqlite file", open_file, NULL);
+	failed += cmocka_run_group_tests_name("sqlite adapter", sqlite_cases, NULL, NULL);
+	nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return failed != 0;
+}
