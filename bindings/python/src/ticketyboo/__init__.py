@@ -12,7 +12,7 @@ The generated low-level module is :mod:`ticketyboo.core` (the C API with the
 ``tb_`` prefix dropped); everything here is a thin layer over it.
 """
 
-from . import core
+from . import core, errors
 from .errors import (
     AlreadyExists,
     Busy,
@@ -67,30 +67,11 @@ __all__ = [
     "Event",
     "TickStats",
     "FakeStats",
-    "Status",
-    "Error",
-    "InvalidArgument",
-    "NotFound",
-    "AlreadyExists",
-    "Unauthenticated",
-    "Forbidden",
-    "TicketLocked",
-    "Conflict",
-    "Expired",
-    "WrongState",
-    "PaymentDeclined",
-    "ProviderUnavailable",
-    "StorageError",
-    "OutOfMemory",
-    "Busy",
-    "VersionMismatch",
-    "InvalidSignature",
-    "InternalError",
-    "error_class",
     "library_version",
     "parse_money",
     "format_money",
     "currency_exponent",
+    *errors.__all__,
 ]
 
 

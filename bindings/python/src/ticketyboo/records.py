@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Any, Dict, Optional, TypeVar
+from typing import Any, Callable, ClassVar, Dict, Optional, Type, TypeVar
 
 __all__ = [
     "TicketStatus",
@@ -58,9 +58,18 @@ R = TypeVar("R", bound="_Record")
 
 
 class _Record:
-    """to_dict()/to_json() for the dataclasses below."""
+    """to_dict()/to_json() for the dataclasses below, and the copy from a
+    native record: each field is read from the attribute of the same name
+    unless ``_native`` says how."""
 
     __slots__ = ()
+    _native: ClassVar[Dict[str, Callable[[Any], Any]]] = {}
+
+    @classmethod
+    def _from_native(cls: Type[R], raw: Any) -> R:
+        how = cls._native
+        return cls(*[how[f.name](raw) if f.name in how else getattr(raw, f.name)
+                     for f in dataclasses.fields(cls)])  # type: ignore[arg-type]
 
     def to_dict(self) -> Dict[str, Any]:
         """The fields as plain Python values (enums as their strings)."""
@@ -78,10 +87,6 @@ class User(_Record):
     version: int
     created_at_ms: int
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "User":
-        return cls(raw.id, raw.email, raw.version, raw.created_at_ms)
-
 
 @dataclasses.dataclass(frozen=True)
 class Session(_Record):
@@ -91,10 +96,6 @@ class Session(_Record):
     token: str = dataclasses.field(repr=False)
     user_id: str
     expires_at_ms: int
-
-    @classmethod
-    def _from_native(cls, raw: Any) -> "Session":
-        return cls(raw.token, raw.user_id, raw.expires_at_ms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,21 +114,10 @@ class Ticket(_Record):
     version: int
     created_at_ms: int
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "Ticket":
-        return cls(
-            raw.id,
-            raw.title,
-            raw.price_minor,
-            raw.currency,
-            raw.owner_id,
-            raw.order_id,
-            bool(raw.locked),
-            raw.locked_until_ms,
-            TicketStatus(raw.status_name),
-            raw.version,
-            raw.created_at_ms,
-        )
+    _native = {
+        "locked": lambda raw: bool(raw.locked),
+        "status": lambda raw: TicketStatus(raw.status_name),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,25 +134,12 @@ class Order(_Record):
     version: int
     created_at_ms: int
 
+    _native = {"status": lambda raw: OrderStatus(raw.status_name)}
+
     @property
     def live(self) -> bool:
         """True while the order holds its ticket's lock."""
         return self.status in (OrderStatus.CREATED, OrderStatus.AWAITING_PAYMENT)
-
-    @classmethod
-    def _from_native(cls, raw: Any) -> "Order":
-        return cls(
-            raw.id,
-            raw.ticket_id,
-            raw.buyer_id,
-            raw.seller_id,
-            OrderStatus(raw.status_name),
-            raw.expires_at_ms,
-            raw.price_minor,
-            raw.currency,
-            raw.version,
-            raw.created_at_ms,
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,26 +161,7 @@ class Charge(_Record):
     version: int
     created_at_ms: int
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "Charge":
-        return cls(
-            raw.id,
-            raw.order_id,
-            ChargeStatus(raw.status_name),
-            raw.amount_minor,
-            raw.currency,
-            raw.provider,
-            raw.provider_charge_id,
-            raw.provider_refund_id,
-            raw.idempotency_key,
-            raw.failure_code,
-            raw.decline_code,
-            raw.failure_message,
-            raw.refund_reason,
-            raw.attempts,
-            raw.version,
-            raw.created_at_ms,
-        )
+    _native = {"status": lambda raw: ChargeStatus(raw.status_name)}
 
 
 @dataclasses.dataclass(frozen=True, eq=True)
@@ -222,18 +180,10 @@ class Event(_Record):
     data: Dict[str, Any] = dataclasses.field(hash=False, compare=False)
     """The payload (a JSON object, without secrets)."""
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "Event":
-        payload = raw.payload
-        return cls(
-            raw.seq,
-            raw.name,
-            raw.subject,
-            raw.aggregate_id,
-            raw.aggregate_version,
-            raw.occurred_at_ms,
-            json.loads(payload) if payload else {},
-        )
+    _native = {
+        "type": lambda raw: raw.name,
+        "data": lambda raw: json.loads(raw.payload) if raw.payload else {},
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,17 +197,6 @@ class TickStats(_Record):
     events_delivered: int
     subscriber_failures: int
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "TickStats":
-        return cls(
-            raw.orders_expired,
-            raw.payments_retried,
-            raw.payments_resolved,
-            raw.refunds_issued,
-            raw.events_delivered,
-            raw.subscriber_failures,
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class FakeStats(_Record):
@@ -269,6 +208,3 @@ class FakeStats(_Record):
     charged_minor: int
     """Money taken minus money returned."""
 
-    @classmethod
-    def _from_native(cls, raw: Any) -> "FakeStats":
-        return cls(raw.calls, raw.charges, raw.refunds, raw.charged_minor)
