@@ -23,9 +23,9 @@
  *    a page are never handed out: page.get(i) returns a tb_*_dup copy.
  *  - Records are read-only proxies: every field is an %immutable attribute
  *    backed by the C accessor.
- *  - Threads (Python): %module(threads="1") releases the GIL around every
- *    call; the event subscriber trampoline takes it back with
- *    PyGILState_Ensure.  An exception raised by a Python subscriber is
+ *  - Threads (Python): %module(threads="1"); every call that reaches a
+ *    market releases the GIL (record reads keep it); the event subscriber
+ *    trampoline takes it back with PyGILState_Ensure.  An exception raised by a Python subscriber is
  *    reported through sys.unraisablehook and the event is not acknowledged,
  *    so the library retries it later.
  *  - Node: calls run on the JS thread; subscribers are called there
@@ -410,8 +410,10 @@ TBW_OUT_OBJECT(tb_payment_provider, TBW_HANDLE_OWN)
 %typemap(argout, noblock=1) TYPE *NAME {
 	{
 		TYPE *copy = (TYPE *)malloc(sizeof(TYPE));
-		if (copy != NULL)
-			*copy = tmp$argnum;
+		if (copy == NULL) {
+			SWIG_exception_fail(SWIG_MemoryError, "out of memory");
+		}
+		*copy = tmp$argnum;
 		TBW_APPEND(SWIG_NewPointerObj(SWIG_as_voidptr(copy), $descriptor(TYPE *), SWIG_POINTER_OWN));
 	}
 }
