@@ -11,6 +11,8 @@
 #           tarball into a second scratch project with no SWIG anywhere;
 #           node --test bindings/node/test against the installed tarball;
 #           examples/node/walkthrough.js.
+#   Types   mypy --strict over the walkthrough and the package; tsc --strict
+#           over bindings/node/test/types.check.ts against index.d.ts.
 # Wrappers are compiled with -Werror here (TB_BINDINGS_WERROR).
 # Every step runs even if an earlier one failed; the exit status says
 # whether all passed.
@@ -91,11 +93,18 @@ python_build() {
 	grep -q 'ticketyboo/core.pyi' <<<"$files" || { echo "the wheel lacks the stubs" >&2; return 1; }
 }
 
+python_types() {
+	"$py" -m pip install -q --disable-pip-version-check mypy &&
+		"$py" -m mypy --strict --no-incremental examples/python/walkthrough.py &&
+		"$py" -m mypy --strict --no-incremental -p ticketyboo
+}
+
 step "python venv (swig==$pin, pytest, build)" setup_venv
 step "pip install ./bindings/python" pip_install
 step "pytest bindings/python/tests" pytest_run
 step "python examples/python/walkthrough.py" python_example
 step "python -m build bindings/python (sdist -> wheel)" python_build
+step "mypy --strict: the walkthrough and the package (py.typed, core.pyi)" python_types
 
 # ------------------------------------------------------------------ Node ----
 
@@ -152,10 +161,19 @@ node_example() {
 	(cd "$work" && NODE_PATH="$dev/node_modules" node "$TB_ROOT/examples/node/walkthrough.js")
 }
 
+node_types() {
+	# index.d.ts against the installed tarball, as a TypeScript user sees it
+	(cd "$consumer" && npm install "${npm_q[@]}" --no-save typescript@5 @types/node@20 &&
+		cp "$TB_ROOT/bindings/node/test/types.check.ts" . &&
+		npx --no-install tsc --noEmit --strict --target es2022 --module commonjs --moduleResolution node \
+			--types node types.check.ts)
+}
+
 step "npm install ./bindings/node (in place, pinned SWIG)" npm_install_dev
 step "npm pack, and install the tarball without SWIG" npm_pack_and_install
 step "node --test bindings/node/test" node_tests
 step "node examples/node/walkthrough.js" node_example
+step "tsc --strict against index.d.ts" node_types
 
 echo "== bindings: $passed passed, ${#failed[@]} failed"
 for f in "${failed[@]}"; do

@@ -12,7 +12,7 @@ The generated low-level module is :mod:`ticketyboo.core` (the C API with the
 ``tb_`` prefix dropped); everything here is a thin layer over it.
 """
 
-from . import core, errors
+from . import core
 from .errors import (
     AlreadyExists,
     Busy,
@@ -71,7 +71,27 @@ __all__ = [
     "parse_money",
     "format_money",
     "currency_exponent",
-    *errors.__all__,
+    # errors (listed, not spliced in: type checkers read __all__ statically)
+    "AlreadyExists",
+    "Busy",
+    "Conflict",
+    "Error",
+    "Expired",
+    "Forbidden",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidSignature",
+    "NotFound",
+    "OutOfMemory",
+    "PaymentDeclined",
+    "ProviderUnavailable",
+    "Status",
+    "StorageError",
+    "TicketLocked",
+    "Unauthenticated",
+    "VersionMismatch",
+    "WrongState",
+    "error_class",
 ]
 
 

@@ -12,7 +12,7 @@ import atexit
 import os
 import threading
 import weakref
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
 from .errors import InvalidArgument
@@ -51,7 +51,7 @@ _PAYMENT_EVENT_TYPES = {
 }
 
 
-def _choice(kind: str, table: dict, value: str) -> int:
+def _choice(kind: str, table: Dict[str, int], value: str) -> int:
     try:
         return table[value]
     except (KeyError, TypeError):
