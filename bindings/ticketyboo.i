@@ -18,11 +18,13 @@
  *    it (a Python finalizer run by the allocator could call the library and
  *    replace the thread's last error).
  *  - Results: `T **out` parameters disappear from the signature; the new
- *    object is returned (both objects, as a pair, for signup), owned by the
- *    proxy, whose destructor calls the matching _free.  Records borrowed from
- *    a page are never handed out: page.get(i) returns a tb_*_dup copy.
- *  - Records are read-only proxies: every field is an %immutable attribute
- *    backed by the C accessor.
+ *    object is returned (both objects, as a pair, for signup).  Python: a
+ *    proxy that owns the record and calls the matching _free; records
+ *    borrowed from a page are never handed out, page.get(i) returns a
+ *    tb_*_dup copy; every field is an %immutable attribute backed by the C
+ *    accessor.  Node: a plain object (camelCase keys) copied on the spot,
+ *    the record freed at once, since finalizers only run once the event
+ *    loop turns.
  *  - Threads (Python): %module(threads="1"); every call that reaches a
  *    market releases the GIL (record reads keep it); the event subscriber
  *    trampoline takes it back with PyGILState_Ensure.  An exception raised by a Python subscriber is
@@ -421,6 +423,250 @@ TBW_OUT_OBJECT(tb_payment_provider, TBW_HANDLE_OWN)
 TBW_OUT_STRUCT(tb_tick_stats, stats_out, tmp.version = TB_TICK_STATS_VERSION)
 TBW_OUT_STRUCT(tb_fake_stats, out, (void)0)
 
+#if defined(SWIGJAVASCRIPT)
+/*
+ * Node: records come back as plain objects (camelCase keys, null for absent
+ * strings), copied on the JS thread and the native record freed at once.
+ * Proxies would be freed only by finalizers, which Node-API runs after the
+ * event loop turns: a synchronous loop of 100k reads would hold 100k native
+ * records (or at least 100k wrapper shells) until it yields.
+ */
+%{
+static void tbw_js_put(napi_env env, napi_value obj, const char *key, napi_value value)
+{
+	if (obj != NULL && value != NULL)
+		napi_set_named_property(env, obj, key, value);
+}
+
+static napi_value tbw_js_str(napi_env env, const char *s)
+{
+	napi_value v = NULL;
+	if (s != NULL)
+		napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+	else
+		napi_get_null(env, &v);
+	return v;
+}
+
+static napi_value tbw_js_num(napi_env env, double d)
+{
+	napi_value v = NULL;
+	napi_create_double(env, d, &v);
+	return v;
+}
+
+static napi_value tbw_js_bool(napi_env env, bool b)
+{
+	napi_value v = NULL;
+	napi_get_boolean(env, b, &v);
+	return v;
+}
+
+static napi_value tbw_js_object(napi_env env)
+{
+	napi_value v = NULL;
+	napi_create_object(env, &v);
+	return v;
+}
+
+#define TBW_S(key, value) tbw_js_put(env, o, key, tbw_js_str(env, value))
+#define TBW_N(key, value) tbw_js_put(env, o, key, tbw_js_num(env, (double)(value)))
+
+static napi_value tbw_js_user(napi_env env, const tb_user *u)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_S("id", tb_user_id(u));
+	TBW_S("email", tb_user_email(u));
+	TBW_N("version", tb_user_version(u));
+	TBW_N("createdAtMs", tb_user_created_at_ms(u));
+	return o;
+}
+
+static napi_value tbw_js_session(napi_env env, const tb_session *x)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_S("token", tb_session_token(x));
+	TBW_S("userId", tb_session_user_id(x));
+	TBW_N("expiresAtMs", tb_session_expires_at_ms(x));
+	return o;
+}
+
+static napi_value tbw_js_ticket(napi_env env, const tb_ticket *t)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_S("id", tb_ticket_id(t));
+	TBW_S("title", tb_ticket_title(t));
+	TBW_N("priceMinor", tb_ticket_price_minor(t));
+	TBW_S("currency", tb_ticket_currency(t));
+	TBW_S("ownerId", tb_ticket_owner_id(t));
+	TBW_S("orderId", tb_ticket_order_id(t));
+	tbw_js_put(env, o, "locked", tbw_js_bool(env, tb_ticket_locked(t) != 0));
+	TBW_N("lockedUntilMs", tb_ticket_locked_until_ms(t));
+	TBW_S("status", tb_ticket_status_name(tb_ticket_status_get(t)));
+	TBW_N("version", tb_ticket_version(t));
+	TBW_N("createdAtMs", tb_ticket_created_at_ms(t));
+	return o;
+}
+
+static napi_value tbw_js_order(napi_env env, const tb_order *r)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_S("id", tb_order_id(r));
+	TBW_S("ticketId", tb_order_ticket_id(r));
+	TBW_S("buyerId", tb_order_buyer_id(r));
+	TBW_S("sellerId", tb_order_seller_id(r));
+	TBW_S("status", tb_order_status_name(tb_order_status_get(r)));
+	TBW_N("expiresAtMs", tb_order_expires_at_ms(r));
+	TBW_N("priceMinor", tb_order_price_minor(r));
+	TBW_S("currency", tb_order_currency(r));
+	TBW_N("version", tb_order_version(r));
+	TBW_N("createdAtMs", tb_order_created_at_ms(r));
+	return o;
+}
+
+static napi_value tbw_js_charge(napi_env env, const tb_charge *c)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_S("id", tb_charge_id(c));
+	TBW_S("orderId", tb_charge_order_id(c));
+	TBW_S("status", tb_charge_status_name(tb_charge_status_get(c)));
+	TBW_N("amountMinor", tb_charge_amount_minor(c));
+	TBW_S("currency", tb_charge_currency(c));
+	TBW_S("provider", tb_charge_provider(c));
+	TBW_S("providerChargeId", tb_charge_provider_charge_id(c));
+	TBW_S("providerRefundId", tb_charge_provider_refund_id(c));
+	TBW_S("idempotencyKey", tb_charge_idempotency_key(c));
+	TBW_S("failureCode", tb_charge_failure_code(c));
+	TBW_S("declineCode", tb_charge_decline_code(c));
+	TBW_S("failureMessage", tb_charge_failure_message(c));
+	TBW_S("refundReason", tb_charge_refund_reason(c));
+	TBW_N("attempts", tb_charge_attempts(c));
+	TBW_N("version", tb_charge_version(c));
+	TBW_N("createdAtMs", tb_charge_created_at_ms(c));
+	return o;
+}
+
+/* JSON.parse(text); leaves its exception pending on bad JSON. */
+static napi_value tbw_js_parse_json(napi_env env, const char *text)
+{
+	napi_value global, json, parse, arg, out = NULL;
+	if (napi_get_global(env, &global) != napi_ok
+	    || napi_get_named_property(env, global, "JSON", &json) != napi_ok
+	    || napi_get_named_property(env, json, "parse", &parse) != napi_ok
+	    || napi_create_string_utf8(env, text != NULL ? text : "{}", NAPI_AUTO_LENGTH, &arg) != napi_ok
+	    || napi_call_function(env, json, parse, 1, &arg, &out) != napi_ok)
+		return NULL;
+	return out;
+}
+
+static napi_value tbw_js_event(napi_env env, const tb_event *e)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_N("seq", tb_event_seq(e));
+	TBW_S("type", tb_event_name(e));
+	TBW_S("subject", tb_event_type_subject(tb_event_type_get(e)));
+	TBW_S("aggregateId", tb_event_aggregate_id(e));
+	TBW_N("aggregateVersion", tb_event_aggregate_version(e));
+	TBW_N("occurredAtMs", tb_event_occurred_at_ms(e));
+	tbw_js_put(env, o, "data", tbw_js_parse_json(env, tb_event_payload(e)));
+	return o;
+}
+
+static napi_value tbw_js_tick_stats(napi_env env, const tb_tick_stats *s)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_N("ordersExpired", s->orders_expired);
+	TBW_N("paymentsRetried", s->payments_retried);
+	TBW_N("paymentsResolved", s->payments_resolved);
+	TBW_N("refundsIssued", s->refunds_issued);
+	TBW_N("eventsDelivered", s->events_delivered);
+	TBW_N("subscriberFailures", s->subscriber_failures);
+	return o;
+}
+
+static napi_value tbw_js_fake_stats(napi_env env, const tb_fake_stats *s)
+{
+	napi_value o = tbw_js_object(env);
+	TBW_N("calls", s->calls);
+	TBW_N("charges", s->charges);
+	TBW_N("refunds", s->refunds);
+	TBW_N("chargedMinor", s->charged_minor);
+	return o;
+}
+
+/* A page: { items: [...], nextCursor } (the records are read in place). */
+#define TBW_JS_PAGE(NAME, PAGE, REC, CONVERT, CURSOR) \
+static napi_value NAME(napi_env env, const PAGE *p) \
+{ \
+	napi_value o = tbw_js_object(env), items = NULL; \
+	size_t i, n = PAGE##_count(p); \
+	napi_create_array_with_length(env, n, &items); \
+	for (i = 0; i < n && items != NULL; i++) { \
+		napi_value item = CONVERT(env, PAGE##_at(p, i)); \
+		if (item == NULL) \
+			return NULL; \
+		napi_set_element(env, items, (uint32_t)i, item); \
+	} \
+	tbw_js_put(env, o, "items", items); \
+	CURSOR; \
+	return o; \
+}
+TBW_JS_PAGE(tbw_js_ticket_page, tb_ticket_page, tb_ticket, tbw_js_ticket,
+	TBW_S("nextCursor", tb_ticket_page_next_cursor(p)))
+TBW_JS_PAGE(tbw_js_order_page, tb_order_page, tb_order, tbw_js_order,
+	TBW_S("nextCursor", tb_order_page_next_cursor(p)))
+TBW_JS_PAGE(tbw_js_event_page, tb_event_page, tb_event, tbw_js_event, (void)0)
+
+#undef TBW_S
+#undef TBW_N
+
+/* The plain object, or a failure (a pending exception, or a generic one). */
+static bool tbw_js_plain_ok(napi_env env, napi_value plain)
+{
+	bool pending = false;
+	napi_is_exception_pending(env, &pending);
+	if (plain == NULL && !pending)
+		napi_throw_error(env, NULL, "ticketyboo: could not copy a record into JS");
+	return plain != NULL && !pending;
+}
+%}
+
+%define TBW_JS_RECORD(TYPE, CONVERT, FREE)
+%typemap(argout, noblock=1) TYPE ** {
+	{
+		napi_value plain = tmp$argnum != NULL ? CONVERT(env, tmp$argnum) : NULL;
+		FREE(tmp$argnum);
+		tmp$argnum = NULL;
+		if (!tbw_js_plain_ok(env, plain))
+			SWIG_fail;
+		TBW_APPEND(Napi::Value(env, plain));
+	}
+}
+%enddef
+TBW_JS_RECORD(tb_user, tbw_js_user, tb_user_free)
+TBW_JS_RECORD(tb_session, tbw_js_session, tb_session_free)
+TBW_JS_RECORD(tb_ticket, tbw_js_ticket, tb_ticket_free)
+TBW_JS_RECORD(tb_ticket_page, tbw_js_ticket_page, tb_ticket_page_free)
+TBW_JS_RECORD(tb_order, tbw_js_order, tb_order_free)
+TBW_JS_RECORD(tb_order_page, tbw_js_order_page, tb_order_page_free)
+TBW_JS_RECORD(tb_charge, tbw_js_charge, tb_charge_free)
+TBW_JS_RECORD(tb_event, tbw_js_event, tb_event_free)
+TBW_JS_RECORD(tb_event_page, tbw_js_event_page, tb_event_page_free)
+
+%define TBW_JS_STRUCT(TYPE, NAME, CONVERT)
+%typemap(argout, noblock=1) TYPE *NAME {
+	{
+		napi_value plain = CONVERT(env, &tmp$argnum);
+		if (!tbw_js_plain_ok(env, plain))
+			SWIG_fail;
+		TBW_APPEND(Napi::Value(env, plain));
+	}
+}
+%enddef
+TBW_JS_STRUCT(tb_tick_stats, stats_out, tbw_js_tick_stats)
+TBW_JS_STRUCT(tb_fake_stats, out, tbw_js_fake_stats)
+#endif
+
 /* Subscriber registry (see "Event subscribers" below); here because the
  * market destructor needs tbw_market_close(). */
 %{
@@ -707,12 +953,11 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
 /* -------------------------------------------------------------------------
  * Releasing early.
  *
- * user_free(u), ticket_page_free(p), market_close(m), ...: free the native
- * object now and clear the proxy's pointer, so a later use sees NULL (a
- * no-op, or TB_EINVAL) and the proxy's own destructor does nothing.  Python
- * never needs them (dropping the last reference frees at once); the Node
- * layer calls them as soon as it has copied a record into a plain object,
- * so a hot loop does not wait for the garbage collector's finalizers.
+ * market_close(m), clock_manual_free(c), payment_provider_free(p) (below):
+ * free the native object now and clear the proxy's pointer, so a later use
+ * sees NULL (a no-op, or TB_EINVAL) and the proxy's own destructor does
+ * nothing.  Node's layer needs them (no reference counting); in Python,
+ * dropping the last reference does the same.
  * ---------------------------------------------------------------------- */
 %typemap(in, noblock=1) SWIGTYPE *RELEASING (void *argp = 0, int res = 0) {
 	res = SWIG_ConvertPtr($input, &argp, $descriptor, SWIG_POINTER_CLEAR);
@@ -721,30 +966,6 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
 	}
 	$1 = ($ltype)argp;
 }
-/* One releaser per type, with its own parameter name: a typemap applied to
- * the library's `tb_user *user` would also catch `const tb_user *user` (SWIG
- * drops qualifiers when it looks for a typemap) and clear the proxy passed
- * to user_to_json(). */
-%define TBW_RELEASER(TYPE, NAME, FREE)
-%rename(NAME) tbw_ ## NAME;
-%inline %{
-static void tbw_ ## NAME(TYPE *RELEASING)
-{
-	FREE(RELEASING);
-}
-%}
-%enddef
-TBW_RELEASER(tb_user, user_free, tb_user_free)
-TBW_RELEASER(tb_session, session_free, tb_session_free)
-TBW_RELEASER(tb_ticket, ticket_free, tb_ticket_free)
-TBW_RELEASER(tb_ticket_page, ticket_page_free, tb_ticket_page_free)
-TBW_RELEASER(tb_order, order_free, tb_order_free)
-TBW_RELEASER(tb_order_page, order_page_free, tb_order_page_free)
-TBW_RELEASER(tb_charge, charge_free, tb_charge_free)
-TBW_RELEASER(tb_event, event_free, tb_event_free)
-TBW_RELEASER(tb_event_page, event_page_free, tb_event_page_free)
-TBW_RELEASER(tb_tick_stats, tick_stats_free, free)
-TBW_RELEASER(tb_fake_stats, fake_stats_free, free)
 
 /* -------------------------------------------------------------------------
  * What is not wrapped.
@@ -754,7 +975,8 @@ TBW_RELEASER(tb_fake_stats, fake_stats_free, free)
 %rename("$ignore", regextarget=1) "^tb_(user|session|ticket|order|charge|event)_(id|email|version|created_at_ms|token|user_id|expires_at_ms|title|price_minor|currency|owner_id|order_id|locked|locked_until_ms|status_get|ticket_id|buyer_id|seller_id|amount_minor|provider|provider_charge_id|provider_refund_id|idempotency_key|failure_code|decline_code|failure_message|refund_reason|attempts|seq|type_get|name|aggregate_id|aggregate_version|occurred_at_ms|payload)$";
 /* Page internals: borrowed records, replaced by page.get(i) and attributes. */
 %rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_page_(at|count|next_cursor)$";
-/* Released through the helpers above, which also clear the proxy. */
+/* Records are freed by their proxies (Python) or as soon as they are copied
+ * (Node); handles through the releasing helpers. */
 %rename("$ignore", regextarget=1) "^tb_(user|session|ticket|ticket_page|order|order_page|charge|event|event_page|clock_manual|payment_provider)_free$";
 %ignore tb_market_close;
 %ignore tb_free;
@@ -1024,44 +1246,34 @@ static tb_status tbw_market_subscribe(tb_market *market, const char *name, PyObj
 static tb_status tbw_js_event_cb(const tb_event *event, void *payload)
 {
 	tbw_sub *sub = (tbw_sub *)payload;
-	napi_env raw_env = sub->env;
+	napi_env env = sub->env;
 	napi_handle_scope scope;
-	napi_value fn, recv, argv[1], res;
-	tb_event *copy = NULL;
+	napi_value fn, recv, arg, res;
 	tb_status rc = TB_EBUSY;
 	bool pending = false, ack = true;
 
 	if (!pthread_equal(pthread_self(), sub->thread))
 		return TB_EBUSY;
-	if (tb_event_dup(&copy, event) != TB_OK)
-		return TB_ENOMEM;
-	if (napi_open_handle_scope(raw_env, &scope) != napi_ok) {
-		tb_event_free(copy);
+	if (napi_open_handle_scope(env, &scope) != napi_ok)
 		return TB_EBUSY;
+	/* The event is borrowed for the call: copied into a plain object here. */
+	arg = tbw_js_event(env, event);
+	if (arg != NULL && napi_get_reference_value(env, sub->fn, &fn) == napi_ok && fn != NULL
+	    && napi_get_undefined(env, &recv) == napi_ok
+	    && napi_call_function(env, recv, fn, 1, &arg, &res) == napi_ok) {
+		/* false means "not now"; anything else acknowledges. */
+		if (napi_get_value_bool(env, res, &ack) != napi_ok)
+			ack = true;
+		rc = ack ? TB_OK : TB_EBUSY;
 	}
-	{
-		Napi::Env env(raw_env);
-		Napi::Value arg = SWIG_NewPointerObj(SWIG_as_voidptr(copy), SWIGTYPE_p_tb_event, SWIG_POINTER_OWN);
-		if (!arg.IsEmpty() && !arg.IsNull()
-		    && napi_get_reference_value(raw_env, sub->fn, &fn) == napi_ok && fn != NULL
-		    && napi_get_undefined(raw_env, &recv) == napi_ok) {
-			argv[0] = arg;
-			if (napi_call_function(raw_env, recv, fn, 1, argv, &res) == napi_ok) {
-				/* false means "not now"; anything else acknowledges. */
-				if (napi_get_value_bool(raw_env, res, &ack) != napi_ok)
-					ack = true;
-				rc = ack ? TB_OK : TB_EBUSY;
-			}
-		}
-		/* The JS layer reports its callers' errors itself; never leave one
-		 * pending inside the library's call. */
-		if (napi_is_exception_pending(raw_env, &pending) == napi_ok && pending) {
-			napi_value exc;
-			napi_get_and_clear_last_exception(raw_env, &exc);
-			rc = TB_EBUSY;
-		}
+	/* The JS layer reports its callers' errors itself; never leave one
+	 * pending inside the library's call. */
+	if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+		napi_value exc;
+		napi_get_and_clear_last_exception(env, &exc);
+		rc = TB_EBUSY;
 	}
-	napi_close_handle_scope(raw_env, scope);
+	napi_close_handle_scope(env, scope);
 	return rc;
 }
 

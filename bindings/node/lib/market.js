@@ -1,5 +1,6 @@
 'use strict';
-// Market, ManualClock, FakePayments: a thin layer over the generated module.
+// Market, ManualClock, FakePayments: a thin layer over the generated module,
+// which already returns records as plain objects (see ticketyboo.i).
 //
 // Threads: every synchronous method runs on the JS thread.  The *Async
 // methods run the call on the libuv worker pool (argon2 hashing, a payment
@@ -14,7 +15,6 @@
 
 const { EventEmitter } = require('events');
 const core = require('./native');
-const rec = require('./records');
 const { invalid } = require('./errors');
 
 const PASSWORD_COSTS = {
@@ -112,7 +112,7 @@ class FakePayments {
 
   /** { calls, charges, refunds, chargedMinor } */
   get stats() {
-    return rec.fakeStats(core.payment_fake_stats(this._raw));
+    return core.payment_fake_stats(this._raw);
   }
 }
 
@@ -235,7 +235,7 @@ class Market extends EventEmitter {
   tick() {
     const raw = this._enter();
     try {
-      return rec.tickStats(core.market_tick(raw));
+      return core.market_tick(raw);
     } finally {
       this._leave();
     }
@@ -243,7 +243,7 @@ class Market extends EventEmitter {
 
   /** tick() on a worker thread, then the subscribers' deliveries here. */
   async tickAsync() {
-    const stats = await this._job(core.job_tick, (job) => rec.tickStats(core.job_take_tick(job)));
+    const stats = await this._job(core.job_tick, core.job_take_tick);
     // Subscribers only ever run on the JS thread: the worker left the events to us.
     const failuresBefore = this._subscriberFailures;
     stats.eventsDelivered = this.closed ? 0 : this.dispatch();
@@ -265,25 +265,25 @@ class Market extends EventEmitter {
 
   /** Create an account: { user, session }. */
   signup(email, password) {
-    const [u, s] = core.user_signup(this._m(), email, password);
-    return { user: rec.user(u), session: rec.session(s) };
+    const [user, session] = core.user_signup(this._m(), email, password);
+    return { user, session };
   }
 
   /** signup() with the password hashed on a worker thread. */
   signupAsync(email, password) {
     return this._job(core.job_signup, (job) => {
-      const [u, s] = core.job_take_signup(job);
-      return { user: rec.user(u), session: rec.session(s) };
+      const [user, session] = core.job_take_signup(job);
+      return { user, session };
     }, email, password);
   }
 
   /** Verify the password and start a session (UnauthenticatedError otherwise). */
   signin(email, password) {
-    return rec.session(core.user_signin(this._m(), email, password));
+    return core.user_signin(this._m(), email, password);
   }
 
   signinAsync(email, password) {
-    return this._job(core.job_signin, (job) => rec.session(core.job_take_session(job)), email, password);
+    return this._job(core.job_signin, core.job_take_session, email, password);
   }
 
   /** Revoke a session (a session record or its token); idempotent. */
@@ -293,29 +293,29 @@ class Market extends EventEmitter {
 
   /** The user a session (or token) belongs to. */
   userForSession(session) {
-    return rec.user(core.user_get_by_session(this._m(), tokenOf(session)));
+    return core.user_get_by_session(this._m(), tokenOf(session));
   }
 
   user(id) {
-    return rec.user(core.user_get(this._m(), id));
+    return core.user_get(this._m(), id);
   }
 
   updateEmail(user, currentPassword, newEmail) {
-    return rec.user(core.user_update_email(this._m(), userId(user), currentPassword, newEmail));
+    return core.user_update_email(this._m(), userId(user), currentPassword, newEmail);
   }
 
   updateEmailAsync(user, currentPassword, newEmail) {
-    return this._job(core.job_update_email, (job) => rec.user(core.job_take_user(job)), userId(user),
+    return this._job(core.job_update_email, core.job_take_user, userId(user),
       currentPassword, newEmail);
   }
 
   /** Change the password; every other session of the user is revoked. */
   updatePassword(user, currentPassword, newPassword) {
-    return rec.user(core.user_update_password(this._m(), userId(user), currentPassword, newPassword));
+    return core.user_update_password(this._m(), userId(user), currentPassword, newPassword);
   }
 
   updatePasswordAsync(user, currentPassword, newPassword) {
-    return this._job(core.job_update_password, (job) => rec.user(core.job_take_user(job)), userId(user),
+    return this._job(core.job_update_password, core.job_take_user, userId(user),
       currentPassword, newPassword);
   }
 
@@ -323,11 +323,11 @@ class Market extends EventEmitter {
 
   /** List a ticket for sale (price in minor units; currency defaults to the market's). */
   createTicket(owner, title, priceMinor, currency = null) {
-    return rec.ticket(core.ticket_create(this._m(), userId(owner), title, int(priceMinor), str(currency)));
+    return core.ticket_create(this._m(), userId(owner), title, int(priceMinor), str(currency));
   }
 
   ticket(id) {
-    return rec.ticket(core.ticket_get(this._m(), id));
+    return core.ticket_get(this._m(), id);
   }
 
   /**
@@ -335,20 +335,20 @@ class Market extends EventEmitter {
    * ticket changed since.
    */
   updateTicket(user, ticket, { title = null, priceMinor, expectedVersion } = {}) {
-    return rec.ticket(core.ticket_update(this._m(), userId(user), idOf(ticket), str(title),
+    return core.ticket_update(this._m(), userId(user), idOf(ticket), str(title),
       priceMinor === undefined || priceMinor === null ? core.keep() : int(priceMinor),
-      expectedVersion === undefined || expectedVersion === null ? core.any_version() : int(expectedVersion)));
+      expectedVersion === undefined || expectedVersion === null ? core.any_version() : int(expectedVersion));
   }
 
   /** List (or, with listed = false, withdraw) a ticket the user owns. */
   setListed(user, ticket, listed = true) {
-    return rec.ticket(core.ticket_set_listed(this._m(), userId(user), idOf(ticket), listed ? 1 : 0));
+    return core.ticket_set_listed(this._m(), userId(user), idOf(ticket), listed ? 1 : 0);
   }
 
   /** One page of tickets, oldest first: { items, nextCursor }. */
   ticketsPage({ availableOnly = false, owner = null, titleContains = null, after = null, limit = 50 } = {}) {
-    return rec.ticketPage(core.ticket_list(this._m(), availableOnly ? 1 : 0, owner === null ? null : userId(owner),
-      str(titleContains), str(after), int(limit)));
+    return core.ticket_list(this._m(), availableOnly ? 1 : 0, owner === null ? null : userId(owner),
+      str(titleContains), str(after), int(limit));
   }
 
   /** Every matching ticket, fetched a page at a time. */
@@ -365,15 +365,15 @@ class Market extends EventEmitter {
 
   /** Order a ticket, locking it; TicketLockedError if a live order holds it. */
   order(buyer, ticket) {
-    return rec.order(core.order_create(this._m(), userId(buyer), idOf(ticket)));
+    return core.order_create(this._m(), userId(buyer), idOf(ticket));
   }
 
   getOrder(user, id) {
-    return rec.order(core.order_get(this._m(), userId(user), id));
+    return core.order_get(this._m(), userId(user), id);
   }
 
   ordersPage(buyer, { after = null, limit = 50 } = {}) {
-    return rec.orderPage(core.order_list(this._m(), userId(buyer), str(after), int(limit)));
+    return core.order_list(this._m(), userId(buyer), str(after), int(limit));
   }
 
   * orders(buyer, { pageSize = 50 } = {}) {
@@ -387,7 +387,7 @@ class Market extends EventEmitter {
 
   /** Cancel an order (buyer only), unlocking its ticket. */
   cancel(user, order) {
-    return rec.order(core.order_cancel(this._m(), userId(user), idOf(order)));
+    return core.order_cancel(this._m(), userId(user), idOf(order));
   }
 
   // -- payments -------------------------------------------------------------
@@ -398,30 +398,30 @@ class Market extends EventEmitter {
    * PaymentDeclinedError, ExpiredError, WrongStateError, ...
    */
   pay(user, order, token) {
-    return rec.charge(core.order_pay(this._m(), userId(user), idOf(order), token));
+    return core.order_pay(this._m(), userId(user), idOf(order), token);
   }
 
   /** pay() on a worker thread: a real provider's HTTP call does not block the loop. */
   payAsync(user, order, token) {
-    return this._job(core.job_pay, (job) => rec.charge(core.job_take_charge(job)), userId(user), idOf(order), token);
+    return this._job(core.job_pay, core.job_take_charge, userId(user), idOf(order), token);
   }
 
   /** Refund a complete order (seller only); the ticket returns to the seller. */
   refund(seller, order, reason = null) {
-    return rec.charge(core.order_refund(this._m(), userId(seller), idOf(order), str(reason)));
+    return core.order_refund(this._m(), userId(seller), idOf(order), str(reason));
   }
 
   refundAsync(seller, order, reason = null) {
-    return this._job(core.job_refund, (job) => rec.charge(core.job_take_charge(job)), userId(seller), idOf(order),
+    return this._job(core.job_refund, core.job_take_charge, userId(seller), idOf(order),
       str(reason));
   }
 
   charge(user, id) {
-    return rec.charge(core.charge_get(this._m(), userId(user), id));
+    return core.charge_get(this._m(), userId(user), id);
   }
 
   latestCharge(user, order) {
-    return rec.charge(core.charge_get_latest(this._m(), userId(user), idOf(order)));
+    return core.charge_get_latest(this._m(), userId(user), idOf(order));
   }
 
   /** Apply a provider's verified notice: type 'succeeded' | 'failed' | 'refunded'. Idempotent. */
@@ -439,7 +439,7 @@ class Market extends EventEmitter {
   * events({ after = 0, pageSize = 100 } = {}) {
     let cursor = int(after);
     for (;;) {
-      const { items } = rec.eventPage(core.event_read(this._m(), cursor, int(pageSize)));
+      const { items } = core.event_read(this._m(), cursor, int(pageSize));
       if (items.length === 0) return;
       for (const e of items) {
         cursor = e.seq;
@@ -464,10 +464,9 @@ class Market extends EventEmitter {
    */
   subscribe(name, fn) {
     if (typeof fn !== 'function') throw new TypeError('the subscriber must be a function');
-    const deliver = (raw) => {
-      let event;
+    // The trampoline passes a plain object and reads the result: false = not acknowledged.
+    const deliver = (event) => {
       try {
-        event = rec.event(raw); // the trampoline's copy, freed here
         fn(event);
         return true;
       } catch (err) {
