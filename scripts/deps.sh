@@ -8,6 +8,7 @@ pkgs=(
 	build-essential cmake ninja-build pkg-config
 	libsqlite3-dev libsodium-dev libjansson-dev libcurl4-openssl-dev
 	libmicrohttpd-dev libcmocka-dev
+	libpq-dev postgresql
 	python3 python3-venv python3-pip
 	chromium curl
 )

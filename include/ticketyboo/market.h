@@ -67,7 +67,12 @@ typedef enum tb_sync_level {
  */
 typedef struct tb_market_options {
 	unsigned int version;           /**< TB_MARKET_OPTIONS_VERSION */
-	const char *db;                 /**< SQLite file path or ":memory:" (default ":memory:") */
+	/**
+	 * SQLite file path or ":memory:" (default ":memory:"); or a "postgres://"
+	 * or "postgresql://" URI, which opens PostgreSQL with default options
+	 * (postgres.h; TB_EINVAL when built without PostgreSQL support).
+	 */
+	const char *db;
 	int64_t lock_ms;                /**< order lock window (default TB_DEFAULT_LOCK_MS) */
 	const tb_clock *clock;          /**< copied; NULL = the real clock */
 	tb_payment_provider *payments;  /**< borrowed; NULL = paying fails with TB_EPROVIDER */
@@ -91,12 +96,16 @@ TB_API TB_MUST_CHECK tb_status tb_market_options_init(tb_market_options *opts, u
 
 /**
  * Open a market on the SQLite database `opts->db` (created and migrated if
- * needed; WAL mode, foreign keys on).
+ * needed; WAL mode, foreign keys on), or on PostgreSQL when `opts->db` is a
+ * "postgres://" or "postgresql://" URI (tb_storage_postgres_open() with
+ * default options; for other options open the adapter yourself and use
+ * tb_market_open_take()).
  * @param[out] out the market; close with tb_market_close().  NULL on failure.
  * @param opts options, or NULL for all defaults (an in-memory market).
  * @return TB_OK; TB_EVERSION (unknown options or clock version); TB_EINVAL
- *         (a negative duration, a bad currency: field names the option);
- *         TB_ESTORAGE (the file cannot be opened, or its schema is newer
+ *         (a negative duration, a bad currency: field names the option;
+ *         a PostgreSQL URI in a build without PostgreSQL support);
+ *         TB_ESTORAGE (the database cannot be opened, or its schema is newer
  *         than this library).
  */
 TB_API TB_MUST_CHECK tb_status tb_market_open(tb_market **out, const tb_market_options *opts);

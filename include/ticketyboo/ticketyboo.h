@@ -35,6 +35,7 @@
 #include "stripe.h"
 #include "events.h"
 #include "storage.h"
+#include "postgres.h"
 #include "sys.h"
 
 #endif

@@ -221,7 +221,10 @@ tb_status tb_market_open(tb_market **out, const tb_market_options *opts)
 		sq.sync = opts->sync;
 	const char *path = (opts && opts->db && *opts->db) ? opts->db : ":memory:";
 	tb_storage *storage = NULL;
-	tb_status st = tb_storage_sqlite_open(&storage, path, &sq);
+	/* A PostgreSQL URI opens the PostgreSQL adapter (TB_EINVAL if built without it). */
+	tb_status st = strncmp(path, "postgres://", 11) == 0 || strncmp(path, "postgresql://", 13) == 0
+		? tb_storage_postgres_open(&storage, path, NULL)
+		: tb_storage_sqlite_open(&storage, path, &sq);
 	if (st != TB_OK)
 		return st;
 	st = tb_market_open_take(out, storage, opts);

@@ -24,7 +24,7 @@
  * Statements.  Each connection prepares a statement the first time it runs
  * it (SQLITE_PREPARE_PERSISTENT) and keeps it until destroy; every use ends
  * with reset + clear_bindings.  Rows are bound and read through a small
- * column table per row struct (struct rowtype), checked against each
+ * column table per row struct (struct tb_rowtype), checked against each
  * statement when it is prepared.
  *
  * List calls read all matching rows (at most `limit`), reset the statement,
@@ -44,124 +44,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rows.h"
 #include "sqlite_schema.sql.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 #define DEFAULT_READERS 4u
 #define MAX_READERS 64u
-
-/* ---------------------------------------------------------------------
- * Row descriptions: which struct field each column of a table fills.
- * Column order is the order of SELECT lists and of bind parameters ?1..?n.
- */
-
-enum col_kind { COL_TEXT, COL_I64, COL_INT, COL_BLOB };
-
-struct col {
-	const char *name; /* column name, checked against each SELECT */
-	enum col_kind kind;
-	size_t off;       /* offsetof the field in the row struct */
-	size_t size;      /* sizeof the field: text buffer or exact blob size */
-};
-
-#define FIELD_SIZE(T, f) sizeof(((T *)0)->f)
-#define COL(T, kind, name, f) { name, kind, offsetof(T, f), FIELD_SIZE(T, f) }
-
-struct rowtype {
-	const char *table;
-	const struct col *cols;
-	size_t ncols;
-	size_t size;     /* sizeof the row struct */
-	int exists_stmt; /* enum stmt_id telling "no such row" from "stale version" */
-};
-
-#define USER_COLS "id, email, password_hash, version, created_at, updated_at"
-static const struct col user_cols[] = {
-	COL(tb_user_row, COL_TEXT, "id", id),
-	COL(tb_user_row, COL_TEXT, "email", email),
-	COL(tb_user_row, COL_TEXT, "password_hash", password_hash),
-	COL(tb_user_row, COL_I64, "version", version),
-	COL(tb_user_row, COL_I64, "created_at", created_at_ms),
-	COL(tb_user_row, COL_I64, "updated_at", updated_at_ms),
-};
-
-#define SESSION_COLS "token_hash, user_id, created_at, expires_at"
-static const struct col session_cols[] = {
-	COL(tb_session_row, COL_BLOB, "token_hash", token_hash),
-	COL(tb_session_row, COL_TEXT, "user_id", user_id),
-	COL(tb_session_row, COL_I64, "created_at", created_at_ms),
-	COL(tb_session_row, COL_I64, "expires_at", expires_at_ms),
-};
-
-#define TICKET_COLS "id, title, price_minor, currency, owner_id, order_id, locked_until, " \
-	"status, version, created_at, updated_at"
-static const struct col ticket_cols[] = {
-	COL(tb_ticket_row, COL_TEXT, "id", id),
-	COL(tb_ticket_row, COL_TEXT, "title", title),
-	COL(tb_ticket_row, COL_I64, "price_minor", price_minor),
-	COL(tb_ticket_row, COL_TEXT, "currency", currency),
-	COL(tb_ticket_row, COL_TEXT, "owner_id", owner_id),
-	COL(tb_ticket_row, COL_TEXT, "order_id", order_id),
-	COL(tb_ticket_row, COL_I64, "locked_until", locked_until_ms),
-	COL(tb_ticket_row, COL_INT, "status", status),
-	COL(tb_ticket_row, COL_I64, "version", version),
-	COL(tb_ticket_row, COL_I64, "created_at", created_at_ms),
-	COL(tb_ticket_row, COL_I64, "updated_at", updated_at_ms),
-};
-
-#define ORDER_COLS "id, ticket_id, buyer_id, seller_id, status, expires_at, price_minor, " \
-	"currency, version, created_at, updated_at"
-static const struct col order_cols[] = {
-	COL(tb_order_row, COL_TEXT, "id", id),
-	COL(tb_order_row, COL_TEXT, "ticket_id", ticket_id),
-	COL(tb_order_row, COL_TEXT, "buyer_id", buyer_id),
-	COL(tb_order_row, COL_TEXT, "seller_id", seller_id),
-	COL(tb_order_row, COL_INT, "status", status),
-	COL(tb_order_row, COL_I64, "expires_at", expires_at_ms),
-	COL(tb_order_row, COL_I64, "price_minor", price_minor),
-	COL(tb_order_row, COL_TEXT, "currency", currency),
-	COL(tb_order_row, COL_I64, "version", version),
-	COL(tb_order_row, COL_I64, "created_at", created_at_ms),
-	COL(tb_order_row, COL_I64, "updated_at", updated_at_ms),
-};
-
-#define CHARGE_COLS "id, order_id, status, amount_minor, currency, provider, payment_token, " \
-	"provider_charge_id, provider_refund_id, idempotency_key, refund_key, failure_code, " \
-	"decline_code, failure_message, refund_reason, attempts, next_attempt_at, version, " \
-	"created_at, updated_at"
-static const struct col charge_cols[] = {
-	COL(tb_charge_row, COL_TEXT, "id", id),
-	COL(tb_charge_row, COL_TEXT, "order_id", order_id),
-	COL(tb_charge_row, COL_INT, "status", status),
-	COL(tb_charge_row, COL_I64, "amount_minor", amount_minor),
-	COL(tb_charge_row, COL_TEXT, "currency", currency),
-	COL(tb_charge_row, COL_TEXT, "provider", provider),
-	COL(tb_charge_row, COL_TEXT, "payment_token", payment_token),
-	COL(tb_charge_row, COL_TEXT, "provider_charge_id", provider_charge_id),
-	COL(tb_charge_row, COL_TEXT, "provider_refund_id", provider_refund_id),
-	COL(tb_charge_row, COL_TEXT, "idempotency_key", idempotency_key),
-	COL(tb_charge_row, COL_TEXT, "refund_key", refund_key),
-	COL(tb_charge_row, COL_TEXT, "failure_code", failure_code),
-	COL(tb_charge_row, COL_TEXT, "decline_code", decline_code),
-	COL(tb_charge_row, COL_TEXT, "failure_message", failure_message),
-	COL(tb_charge_row, COL_TEXT, "refund_reason", refund_reason),
-	COL(tb_charge_row, COL_I64, "attempts", attempts),
-	COL(tb_charge_row, COL_I64, "next_attempt_at", next_attempt_at_ms),
-	COL(tb_charge_row, COL_I64, "version", version),
-	COL(tb_charge_row, COL_I64, "created_at", created_at_ms),
-	COL(tb_charge_row, COL_I64, "updated_at", updated_at_ms),
-};
-
-/* The payload (column 5) is bound and read by hand: it is a borrowed pointer. */
-#define EVENT_COLS "seq, type, aggregate_id, aggregate_version, occurred_at, payload"
-#define EVENT_PAYLOAD_COL 5
-static const struct col event_cols[] = {
-	COL(tb_event_row, COL_I64, "seq", seq),
-	COL(tb_event_row, COL_INT, "type", type),
-	COL(tb_event_row, COL_TEXT, "aggregate_id", aggregate_id),
-	COL(tb_event_row, COL_I64, "aggregate_version", aggregate_version),
-	COL(tb_event_row, COL_I64, "occurred_at", occurred_at_ms),
-};
 
 /* ---------------------------------------------------------------------
  * Statements: one enum, one table of SQL.
@@ -183,39 +71,18 @@ enum stmt_id {
 	ST_COUNT
 };
 
-static const struct rowtype user_rt = {
-	"users", user_cols, sizeof user_cols / sizeof user_cols[0], sizeof(tb_user_row), ST_USER_EXISTS
-};
-static const struct rowtype session_rt = {
-	"sessions", session_cols, sizeof session_cols / sizeof session_cols[0],
-	sizeof(tb_session_row), -1
-};
-static const struct rowtype ticket_rt = {
-	"tickets", ticket_cols, sizeof ticket_cols / sizeof ticket_cols[0], sizeof(tb_ticket_row),
-	ST_TICKET_EXISTS
-};
-static const struct rowtype order_rt = {
-	"orders", order_cols, sizeof order_cols / sizeof order_cols[0], sizeof(tb_order_row),
-	ST_ORDER_EXISTS
-};
-static const struct rowtype charge_rt = {
-	"charges", charge_cols, sizeof charge_cols / sizeof charge_cols[0], sizeof(tb_charge_row),
-	ST_CHARGE_EXISTS
-};
-static const struct rowtype event_rt = {
-	"events", event_cols, sizeof event_cols / sizeof event_cols[0], sizeof(tb_event_row), -1
-};
-
 struct stmt_def {
-	const char *name;            /* for error messages */
+	const char *name;               /* for error messages */
 	const char *sql;
-	bool writes;                 /* refused in a read transaction */
-	const struct rowtype *binds; /* parameters ?1..?n are this row's columns */
-	const struct rowtype *reads; /* result columns start with this row's columns */
+	bool writes;                    /* refused in a read transaction */
+	const struct tb_rowtype *binds; /* parameters ?1..?n are this row's columns */
+	const struct tb_rowtype *reads; /* result columns start with this row's columns */
+	int exists;                     /* updates: the statement telling "no such row" from "stale" */
 };
 
-#define R(name, sql, reads) { name, sql, false, NULL, reads }
-#define W(name, sql, binds) { name, sql, true, binds, NULL }
+#define R(name, sql, reads) { name, sql, false, NULL, reads, -1 }
+#define W(name, sql, binds) { name, sql, true, binds, NULL, -1 }
+#define U(name, sql, binds, exists) { name, sql, true, binds, NULL, exists }
 
 /*
  * Version-checked updates set every column but id and created_at, where
@@ -228,34 +95,36 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 	[ST_ROLLBACK] = R("rollback", "ROLLBACK", NULL),
 
 	[ST_USER_INSERT] = W("user_insert",
-		"INSERT INTO users (" USER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &user_rt),
+		"INSERT INTO users (" TB_USER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		&tb_storage__user_rt),
 	[ST_USER_GET] = R("user_get",
-		"SELECT " USER_COLS " FROM users WHERE id = ?1", &user_rt),
+		"SELECT " TB_USER_COLS " FROM users WHERE id = ?1", &tb_storage__user_rt),
 	[ST_USER_GET_BY_EMAIL] = R("user_get_by_email",
-		"SELECT " USER_COLS " FROM users WHERE email = ?1", &user_rt),
-	[ST_USER_UPDATE] = W("user_update",
+		"SELECT " TB_USER_COLS " FROM users WHERE email = ?1", &tb_storage__user_rt),
+	[ST_USER_UPDATE] = U("user_update",
 		"UPDATE users SET email = ?2, password_hash = ?3, version = ?4, updated_at = ?6"
-		" WHERE id = ?1 AND version = ?4 - 1", &user_rt),
+		" WHERE id = ?1 AND version = ?4 - 1", &tb_storage__user_rt, ST_USER_EXISTS),
 	[ST_USER_EXISTS] = R("user_update", "SELECT 1 FROM users WHERE id = ?1", NULL),
 
 	[ST_SESSION_INSERT] = W("session_insert",
-		"INSERT INTO sessions (" SESSION_COLS ") VALUES (?1, ?2, ?3, ?4)", &session_rt),
+		"INSERT INTO sessions (" TB_SESSION_COLS ") VALUES (?1, ?2, ?3, ?4)",
+		&tb_storage__session_rt),
 	[ST_SESSION_GET] = R("session_get",
-		"SELECT " SESSION_COLS " FROM sessions WHERE token_hash = ?1", &session_rt),
+		"SELECT " TB_SESSION_COLS " FROM sessions WHERE token_hash = ?1", &tb_storage__session_rt),
 	[ST_SESSION_DELETE] = W("session_delete",
 		"DELETE FROM sessions WHERE token_hash = ?1", NULL),
 	[ST_SESSION_DELETE_FOR_USER] = W("session_delete_for_user",
 		"DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)", NULL),
 
 	[ST_TICKET_INSERT] = W("ticket_insert",
-		"INSERT INTO tickets (" TICKET_COLS ")"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &ticket_rt),
+		"INSERT INTO tickets (" TB_TICKET_COLS ")"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &tb_storage__ticket_rt),
 	[ST_TICKET_GET] = R("ticket_get",
-		"SELECT " TICKET_COLS " FROM tickets WHERE id = ?1", &ticket_rt),
-	[ST_TICKET_UPDATE] = W("ticket_update",
+		"SELECT " TB_TICKET_COLS " FROM tickets WHERE id = ?1", &tb_storage__ticket_rt),
+	[ST_TICKET_UPDATE] = U("ticket_update",
 		"UPDATE tickets SET title = ?2, price_minor = ?3, currency = ?4, owner_id = ?5,"
 		" order_id = ?6, locked_until = ?7, status = ?8, version = ?9, updated_at = ?11"
-		" WHERE id = ?1 AND version = ?9 - 1", &ticket_rt),
+		" WHERE id = ?1 AND version = ?9 - 1", &tb_storage__ticket_rt, ST_TICKET_EXISTS),
 	[ST_TICKET_EXISTS] = R("ticket_update", "SELECT 1 FROM tickets WHERE id = ?1", NULL),
 	/*
 	 * Three shapes of ticket_list, so each can walk an index in id order:
@@ -263,62 +132,63 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 	 * instr(), not LIKE: a title filter holding % or _ means those characters.
 	 */
 	[ST_TICKET_LIST_ALL] = R("ticket_list",
-		"SELECT " TICKET_COLS " FROM tickets"
+		"SELECT " TB_TICKET_COLS " FROM tickets"
 		" WHERE id > :after AND (:title IS NULL OR instr(lower(title), lower(:title)) > 0)"
-		" ORDER BY id LIMIT :limit", &ticket_rt),
+		" ORDER BY id LIMIT :limit", &tb_storage__ticket_rt),
 	[ST_TICKET_LIST_AVAILABLE] = R("ticket_list",
-		"SELECT " TICKET_COLS " FROM tickets"
+		"SELECT " TB_TICKET_COLS " FROM tickets"
 		" WHERE status = 1 AND (order_id = '' OR locked_until <= :now) AND id > :after"
 		" AND (:title IS NULL OR instr(lower(title), lower(:title)) > 0)"
-		" ORDER BY id LIMIT :limit", &ticket_rt),
+		" ORDER BY id LIMIT :limit", &tb_storage__ticket_rt),
 	[ST_TICKET_LIST_OWNER] = R("ticket_list",
-		"SELECT " TICKET_COLS " FROM tickets"
+		"SELECT " TB_TICKET_COLS " FROM tickets"
 		" WHERE owner_id = :owner AND id > :after"
 		" AND (:available = 0 OR (status = 1 AND (order_id = '' OR locked_until <= :now)))"
 		" AND (:title IS NULL OR instr(lower(title), lower(:title)) > 0)"
-		" ORDER BY id LIMIT :limit", &ticket_rt),
+		" ORDER BY id LIMIT :limit", &tb_storage__ticket_rt),
 
 	[ST_ORDER_INSERT] = W("order_insert",
-		"INSERT INTO orders (" ORDER_COLS ")"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &order_rt),
+		"INSERT INTO orders (" TB_ORDER_COLS ")"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &tb_storage__order_rt),
 	[ST_ORDER_GET] = R("order_get",
-		"SELECT " ORDER_COLS " FROM orders WHERE id = ?1", &order_rt),
-	[ST_ORDER_UPDATE] = W("order_update",
+		"SELECT " TB_ORDER_COLS " FROM orders WHERE id = ?1", &tb_storage__order_rt),
+	[ST_ORDER_UPDATE] = U("order_update",
 		"UPDATE orders SET ticket_id = ?2, buyer_id = ?3, seller_id = ?4, status = ?5,"
 		" expires_at = ?6, price_minor = ?7, currency = ?8, version = ?9, updated_at = ?11"
-		" WHERE id = ?1 AND version = ?9 - 1", &order_rt),
+		" WHERE id = ?1 AND version = ?9 - 1", &tb_storage__order_rt, ST_ORDER_EXISTS),
 	[ST_ORDER_EXISTS] = R("order_update", "SELECT 1 FROM orders WHERE id = ?1", NULL),
 	[ST_ORDER_LIST_BY_BUYER] = R("order_list_by_buyer",
-		"SELECT " ORDER_COLS " FROM orders WHERE buyer_id = ?1 AND id > ?2"
-		" ORDER BY id LIMIT ?3", &order_rt),
+		"SELECT " TB_ORDER_COLS " FROM orders WHERE buyer_id = ?1 AND id > ?2"
+		" ORDER BY id LIMIT ?3", &tb_storage__order_rt),
 	[ST_ORDER_LIST_DUE] = R("order_list_due",
-		"SELECT " ORDER_COLS " FROM orders WHERE status = ?1 AND expires_at <= ?2"
-		" ORDER BY expires_at, id LIMIT ?3", &order_rt),
+		"SELECT " TB_ORDER_COLS " FROM orders WHERE status = ?1 AND expires_at <= ?2"
+		" ORDER BY expires_at, id LIMIT ?3", &tb_storage__order_rt),
 	[ST_ORDER_MIN_EXPIRY] = R("order_min_expiry",
 		"SELECT expires_at FROM orders WHERE status = ?1 ORDER BY expires_at LIMIT 1", NULL),
 
 	[ST_CHARGE_INSERT] = W("charge_insert",
-		"INSERT INTO charges (" CHARGE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		" ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)", &charge_rt),
+		"INSERT INTO charges (" TB_CHARGE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		" ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)", &tb_storage__charge_rt),
 	[ST_CHARGE_GET] = R("charge_get",
-		"SELECT " CHARGE_COLS " FROM charges WHERE id = ?1", &charge_rt),
-	[ST_CHARGE_UPDATE] = W("charge_update",
+		"SELECT " TB_CHARGE_COLS " FROM charges WHERE id = ?1", &tb_storage__charge_rt),
+	[ST_CHARGE_UPDATE] = U("charge_update",
 		"UPDATE charges SET order_id = ?2, status = ?3, amount_minor = ?4, currency = ?5,"
 		" provider = ?6, payment_token = ?7, provider_charge_id = ?8,"
 		" provider_refund_id = ?9, idempotency_key = ?10, refund_key = ?11,"
 		" failure_code = ?12, decline_code = ?13, failure_message = ?14,"
 		" refund_reason = ?15, attempts = ?16, next_attempt_at = ?17, version = ?18,"
-		" updated_at = ?20 WHERE id = ?1 AND version = ?18 - 1", &charge_rt),
+		" updated_at = ?20 WHERE id = ?1 AND version = ?18 - 1", &tb_storage__charge_rt,
+		ST_CHARGE_EXISTS),
 	[ST_CHARGE_EXISTS] = R("charge_update", "SELECT 1 FROM charges WHERE id = ?1", NULL),
 	[ST_CHARGE_LATEST_FOR_ORDER] = R("charge_get_latest_for_order",
-		"SELECT " CHARGE_COLS " FROM charges WHERE order_id = ?1"
-		" ORDER BY created_at DESC, id DESC LIMIT 1", &charge_rt),
+		"SELECT " TB_CHARGE_COLS " FROM charges WHERE order_id = ?1"
+		" ORDER BY created_at DESC, id DESC LIMIT 1", &tb_storage__charge_rt),
 	[ST_CHARGE_BY_PROVIDER_ID] = R("charge_get_by_provider_id",
-		"SELECT " CHARGE_COLS " FROM charges WHERE provider_charge_id = ?1"
-		" ORDER BY created_at DESC, id DESC LIMIT 1", &charge_rt),
+		"SELECT " TB_CHARGE_COLS " FROM charges WHERE provider_charge_id = ?1"
+		" ORDER BY created_at DESC, id DESC LIMIT 1", &tb_storage__charge_rt),
 	[ST_CHARGE_LIST_DUE] = R("charge_list_due",
-		"SELECT " CHARGE_COLS " FROM charges WHERE next_attempt_at > 0"
-		" AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2", &charge_rt),
+		"SELECT " TB_CHARGE_COLS " FROM charges WHERE next_attempt_at > 0"
+		" AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2", &tb_storage__charge_rt),
 	[ST_CHARGE_MIN_NEXT_ATTEMPT] = R("charge_min_next_attempt",
 		"SELECT next_attempt_at FROM charges WHERE next_attempt_at > 0"
 		" ORDER BY next_attempt_at LIMIT 1", NULL),
@@ -327,7 +197,8 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		"INSERT INTO events (type, aggregate_id, aggregate_version, occurred_at, payload)"
 		" VALUES (?1, ?2, ?3, ?4, ?5)", NULL),
 	[ST_EVENT_READ] = R("event_read",
-		"SELECT " EVENT_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", &event_rt),
+		"SELECT " TB_EVENT_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+		&tb_storage__event_rt),
 	[ST_EVENT_LAST_SEQ] = R("event_last_seq", "SELECT coalesce(max(seq), 0) FROM events", NULL),
 
 	[ST_CURSOR_GET] = R("cursor_get", "SELECT seq FROM cursors WHERE name = ?1", NULL),
@@ -455,7 +326,7 @@ static tb_status stmt_check(sqlite3_stmt *s, const struct stmt_def *def)
 		return tb_error_set(TB_EINTERNAL, NULL, "sqlite %s: %d parameters for %zu columns",
 			def->name, sqlite3_bind_parameter_count(s), def->binds->ncols);
 	if (def->reads) {
-		const struct rowtype *rt = def->reads;
+		const struct tb_rowtype *rt = def->reads;
 
 		if ((size_t)sqlite3_column_count(s) < rt->ncols)
 			return tb_error_set(TB_EINTERNAL, NULL, "sqlite %s: too few columns", def->name);
@@ -573,39 +444,39 @@ static tb_status bind_named_i64(sqlite3_stmt *s, const char *name, int64_t v)
 }
 
 /* Bind every column of `row` to ?1..?n.  Text fields must be NUL-terminated in their buffer. */
-static tb_status bind_row(sqlite3_stmt *s, const struct rowtype *rt, const void *row,
+static tb_status bind_row(sqlite3_stmt *s, const struct tb_rowtype *rt, const void *row,
 	const char *what)
 {
 	const unsigned char *base = row;
 	tb_status st = TB_OK;
 
 	for (size_t i = 0; i < rt->ncols && st == TB_OK; i++) {
-		const struct col *c = &rt->cols[i];
+		const struct tb_col *c = &rt->cols[i];
 		const void *field = base + c->off;
 		int idx = (int)i + 1;
 
 		switch (c->kind) {
-		case COL_TEXT:
+		case TB_COL_TEXT:
 			if (strnlen(field, c->size) == c->size)
 				return tb_error_set(TB_EINVAL, c->name, "sqlite %s: %s.%s is not NUL-terminated",
 					what, rt->table, c->name);
 			st = bind_text(s, idx, field, what);
 			break;
-		case COL_I64: {
+		case TB_COL_I64: {
 			int64_t v;
 
 			memcpy(&v, field, sizeof v);
 			st = bind_i64(s, idx, v, what);
 			break;
 		}
-		case COL_INT: {
+		case TB_COL_INT: {
 			int v;
 
 			memcpy(&v, field, sizeof v);
 			st = bind_i64(s, idx, v, what);
 			break;
 		}
-		case COL_BLOB:
+		case TB_COL_BLOB:
 			st = bind_blob(s, idx, field, c->size, what);
 			break;
 		}
@@ -613,17 +484,17 @@ static tb_status bind_row(sqlite3_stmt *s, const struct rowtype *rt, const void 
 	return st;
 }
 
-static tb_status read_row(sqlite3_stmt *s, const struct rowtype *rt, void *row)
+static tb_status read_row(sqlite3_stmt *s, const struct tb_rowtype *rt, void *row)
 {
 	unsigned char *base = row;
 
 	for (size_t i = 0; i < rt->ncols; i++) {
-		const struct col *c = &rt->cols[i];
+		const struct tb_col *c = &rt->cols[i];
 		unsigned char *field = base + c->off;
 		int ci = (int)i;
 
 		switch (c->kind) {
-		case COL_TEXT: {
+		case TB_COL_TEXT: {
 			const unsigned char *text = sqlite3_column_text(s, ci);
 			size_t n = (size_t)sqlite3_column_bytes(s, ci);
 
@@ -635,13 +506,13 @@ static tb_status read_row(sqlite3_stmt *s, const struct rowtype *rt, void *row)
 			field[n] = '\0';
 			break;
 		}
-		case COL_I64: {
+		case TB_COL_I64: {
 			int64_t v = sqlite3_column_int64(s, ci);
 
 			memcpy(field, &v, sizeof v);
 			break;
 		}
-		case COL_INT: {
+		case TB_COL_INT: {
 			int64_t v = sqlite3_column_int64(s, ci);
 			int iv;
 
@@ -652,7 +523,7 @@ static tb_status read_row(sqlite3_stmt *s, const struct rowtype *rt, void *row)
 			memcpy(field, &iv, sizeof iv);
 			break;
 		}
-		case COL_BLOB: {
+		case TB_COL_BLOB: {
 			const void *blob = sqlite3_column_blob(s, ci);
 
 			if ((size_t)sqlite3_column_bytes(s, ci) != c->size || !blob)
@@ -780,7 +651,7 @@ static tb_status row_update(tb_storage_txn *txn, enum stmt_id id, const void *ro
 
 	if (st != TB_OK || sqlite3_changes(txn->conn->db) > 0)
 		return st;
-	st = row_exists(txn, (enum stmt_id)def->binds->exists_stmt, key, &exists);
+	st = row_exists(txn, (enum stmt_id)def->exists, key, &exists);
 	if (st != TB_OK)
 		return st;
 	if (!exists)
@@ -788,30 +659,6 @@ static tb_status row_update(tb_storage_txn *txn, enum stmt_id id, const void *ro
 			def->binds->table);
 	return tb_error_set(TB_ECONFLICT, NULL, "sqlite %s: stale version of the row in %s",
 		def->name, def->binds->table);
-}
-
-/* Where list results are handed over, one row type each. */
-struct sink {
-	tb_status (*emit)(const struct sink *k, const void *row);
-	tb_ticket_row_cb ticket;
-	tb_order_row_cb order;
-	tb_charge_row_cb charge;
-	void *payload;
-};
-
-static tb_status emit_ticket(const struct sink *k, const void *row)
-{
-	return k->ticket(row, k->payload);
-}
-
-static tb_status emit_order(const struct sink *k, const void *row)
-{
-	return k->order(row, k->payload);
-}
-
-static tb_status emit_charge(const struct sink *k, const void *row)
-{
-	return k->charge(row, k->payload);
 }
 
 /* Grow a buffer of `*cap` items of `size` bytes so it holds `need`. */
@@ -835,9 +682,9 @@ static tb_status grow(void **buf, size_t *cap, size_t need, size_t size)
  * Step a bound statement to the end collecting rows, reset it, then hand
  * the rows to the sink until it returns non-OK (which is returned).
  */
-static tb_status fetch_list(sqlite3_stmt *s, const struct stmt_def *def, const struct sink *k)
+static tb_status fetch_list(sqlite3_stmt *s, const struct stmt_def *def, const struct tb_sink *k)
 {
-	const struct rowtype *rt = def->reads;
+	const struct tb_rowtype *rt = def->reads;
 	void *rows = NULL;
 	size_t n = 0, cap = 0;
 	tb_status st = TB_OK;
@@ -1223,7 +1070,7 @@ static tb_status ticket_update(tb_storage_txn *txn, const tb_ticket_row *row)
 static tb_status ticket_list(tb_storage_txn *txn, const tb_ticket_filter *filter,
 	tb_ticket_row_cb cb, void *payload)
 {
-	struct sink k = { emit_ticket, cb, NULL, NULL, payload };
+	struct tb_sink k = tb_storage__ticket_sink(cb, payload);
 	enum stmt_id id;
 	sqlite3_stmt *s;
 	tb_status st;
@@ -1279,7 +1126,7 @@ static tb_status order_update(tb_storage_txn *txn, const tb_order_row *row)
 static tb_status order_list_by_buyer(tb_storage_txn *txn, const char *buyer_id,
 	const char *after_id, unsigned int limit, tb_order_row_cb cb, void *payload)
 {
-	struct sink k = { emit_order, NULL, cb, NULL, payload };
+	struct tb_sink k = tb_storage__order_sink(cb, payload);
 	const char *what = stmt_defs[ST_ORDER_LIST_BY_BUYER].name;
 	sqlite3_stmt *s;
 	tb_status st;
@@ -1303,7 +1150,7 @@ static tb_status order_list_by_buyer(tb_storage_txn *txn, const char *buyer_id,
 
 /* Bind integers to ?1..?nargs and list the rows through `k`. */
 static tb_status list_by_ints(tb_storage_txn *txn, enum stmt_id id, const int64_t *args,
-	int nargs, const struct sink *k)
+	int nargs, const struct tb_sink *k)
 {
 	sqlite3_stmt *s;
 	tb_status st;
@@ -1325,7 +1172,7 @@ static tb_status list_by_ints(tb_storage_txn *txn, enum stmt_id id, const int64_
 static tb_status order_list_due(tb_storage_txn *txn, int status, int64_t cutoff_ms,
 	unsigned int limit, tb_order_row_cb cb, void *payload)
 {
-	struct sink k = { emit_order, NULL, cb, NULL, payload };
+	struct tb_sink k = tb_storage__order_sink(cb, payload);
 	const int64_t args[] = { status, cutoff_ms, limit };
 
 	if (!cb)
@@ -1396,7 +1243,7 @@ static tb_status charge_get_by_provider_id(tb_storage_txn *txn, const char *prov
 static tb_status charge_list_due(tb_storage_txn *txn, int64_t now_ms, unsigned int limit,
 	tb_charge_row_cb cb, void *payload)
 {
-	struct sink k = { emit_charge, NULL, NULL, cb, payload };
+	struct tb_sink k = tb_storage__charge_sink(cb, payload);
 	const int64_t args[] = { now_ms, limit };
 
 	if (!cb)
@@ -1433,7 +1280,8 @@ static tb_status event_append(tb_storage_txn *txn, tb_event_row *row)
 	    (st = bind_i64(s, 4, row->occurred_at_ms, what)) == TB_OK) {
 		rc = sqlite3_bind_text(s, 5, row->payload ? row->payload : "", (int)row->payload_len,
 			SQLITE_STATIC);
-		st = rc == SQLITE_OK ? run_write(s, what, &unique_is_exists) : fail(txn->conn->db, rc, what);
+		st = rc == SQLITE_OK ? run_write(s, what, &unique_is_exists)
+			: fail(txn->conn->db, rc, what);
 	}
 	stmt_done(s);
 	if (st == TB_OK)
@@ -1459,11 +1307,11 @@ static tb_status event_collect(struct event_batch *b, sqlite3_stmt *s)
 	if (st == TB_OK)
 		st = grow((void **)&b->offsets, &b->offsets_cap, b->n + 1, sizeof *b->offsets);
 	if (st == TB_OK)
-		st = read_row(s, &event_rt, &b->rows[b->n]);
+		st = read_row(s, &tb_storage__event_rt, &b->rows[b->n]);
 	if (st != TB_OK)
 		return st;
-	payload = sqlite3_column_text(s, EVENT_PAYLOAD_COL);
-	len = (size_t)sqlite3_column_bytes(s, EVENT_PAYLOAD_COL);
+	payload = sqlite3_column_text(s, TB_EVENT_PAYLOAD_COL);
+	len = (size_t)sqlite3_column_bytes(s, TB_EVENT_PAYLOAD_COL);
 	/* Each payload keeps a NUL after it, for callers that want a C string. */
 	st = grow((void **)&b->text, &b->text_cap, b->text_len + len + 1, 1);
 	if (st != TB_OK)

@@ -1,4 +1,7 @@
 #include "tb_test.h"
+#ifdef TB_WITH_POSTGRES
+#include "tb_pg.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +16,37 @@ const char *tbt_field(void)
 
 static unsigned file_counter = 0;
 
+/* TB_TEST_MARKET_DB=postgres: every market of the suite lives in a fresh PostgreSQL schema. */
+static int on_postgres(void)
+{
+	const char *db = getenv("TB_TEST_MARKET_DB");
+	return db && strcmp(db, "postgres") == 0;
+}
+
+static int is_file(const char *db)
+{
+	return db[0] && strncmp(db, "postgres", 8) != 0;
+}
+
 tbt *tbt_prepare(int file)
 {
 	tbt *t = calloc(1, sizeof(*t));
 	assert_non_null(t);
 	assert_tb_ok(tb_clock_manual_new(&t->clock, TBT_T0));
 	assert_tb_ok(tb_payment_fake_new(&t->pay));
-	if (file) {
+	if (on_postgres()) {
+#ifdef TB_WITH_POSTGRES
+		char schema[64], conninfo[2048];
+		if (!tbt_pg_conninfo()) {
+			/* ctest's SKIP_RETURN_CODE: the fixture found no server to start. */
+			printf("skipped: TB_TEST_MARKET_DB=postgres but no server (see tests/support/tb_pg.h)\n");
+			exit(77);
+		}
+		tbt_pg_schema(schema, conninfo, sizeof(conninfo), t->db, sizeof(t->db));
+#else
+		fail_msg("TB_TEST_MARKET_DB=postgres, but the library is built without PostgreSQL");
+#endif
+	} else if (file) {
 		const char *dir = getenv("TB_TEST_TMPDIR");
 		snprintf(t->db, sizeof(t->db), "%s/market-%d-%u.db", dir ? dir : "/tmp", (int)getpid(), file_counter++);
 		unlink(t->db);
@@ -68,7 +95,7 @@ void tbt_free(tbt *t)
 	tb_market_close(t->m);
 	tb_payment_provider_free(t->pay);
 	tb_clock_manual_free(t->clock);
-	if (t->db[0])
+	if (is_file(t->db))
 		unlink(t->db);
 	free(t);
 }

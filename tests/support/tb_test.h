@@ -22,7 +22,7 @@ typedef struct tbt {
 	tb_market *m;
 	tb_clock_manual *clock;
 	tb_payment_provider *pay;
-	char db[512];                 /* "" = :memory: */
+	char db[512];                 /* "" = :memory:; a postgresql:// URI under TB_TEST_MARKET_DB=postgres */
 	tb_market_options opts;
 } tbt;
 
@@ -47,6 +47,8 @@ const char *tbt_field(void);
 /*
  * A market on a manual clock at TBT_T0 with a fresh fake provider and the
  * minimum password cost.  file != 0 puts it in a file under TB_TEST_TMPDIR.
+ * With TB_TEST_MARKET_DB=postgres (ctest's <suite>_postgres runs) every
+ * market goes to a fresh schema on the PostgreSQL server of tb_pg.h instead.
  */
 tbt *tbt_new(int file);
 /* Same, after customising options: call tbt_prepare, edit t->opts, tbt_open. */
