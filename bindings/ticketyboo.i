@@ -1002,6 +1002,20 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
 %ignore tb_last_error;
 %ignore tb_error;
 %ignore tb_error_clear;
+/* Stripe: options struct and webhook calls with (body, len) pairs, replaced
+ * by the flat helpers below; the parsed-event API is for C hosts. */
+%ignore tb_stripe_options;
+%ignore tb_stripe_options_init;
+%ignore tb_payment_stripe_new;
+%ignore tb_stripe_webhook_verify;
+%ignore tb_stripe_webhook_parse;
+%ignore tb_stripe_event;
+%ignore tb_stripe_event_id;
+%ignore tb_stripe_event_type;
+%ignore tb_stripe_event_payment;
+%ignore tb_stripe_event_free;
+%ignore tb_market_stripe_webhook;
+%ignore TB_STRIPE_OPTIONS_INIT;
 /* Macros that are not plain constants. */
 %ignore TB_MARKET_OPTIONS_INIT;
 %ignore TB_TICK_STATS_INIT;
@@ -1052,6 +1066,7 @@ struct tb_market {};
 %include "ticketyboo/orders.h"
 %include "ticketyboo/payments.h"
 %include "ticketyboo/events.h"
+%include "ticketyboo/stripe.h"
 
 /* Sentinels the headers only have as macros. */
 %constant int64_t NO_DEADLINE = INT64_MAX;
@@ -1104,6 +1119,47 @@ static tb_status tbw_ticket_list(tb_ticket_page **out, tb_market *market, int av
 	query.after = after;
 	query.limit = limit;
 	return tb_ticket_list(out, market, &query);
+}
+
+/*
+ * tb_payment_stripe_new() with the options as arguments.  The caller passes
+ * every value (the TB_STRIPE_DEFAULT_* constants for the defaults): here 0
+ * retries means none and a NULL api_version sends no Stripe-Version.
+ */
+static tb_status tbw_payment_stripe_new(tb_payment_provider **out, const char *secret_key,
+	const char *base_url, int64_t connect_timeout_ms, int64_t timeout_ms, int max_retries,
+	int64_t backoff_base_ms, int64_t backoff_cap_ms, const char *api_version,
+	const char *webhook_secret, int64_t webhook_tolerance_s)
+{
+	tb_stripe_options opts = TB_STRIPE_OPTIONS_INIT;
+
+	opts.secret_key = secret_key;
+	opts.base_url = base_url;
+	opts.connect_timeout_ms = connect_timeout_ms;
+	opts.timeout_ms = timeout_ms;
+	opts.max_retries = max_retries;
+	opts.backoff_base_ms = backoff_base_ms;
+	opts.backoff_cap_ms = backoff_cap_ms;
+	opts.api_version = api_version;
+	opts.webhook_secret = webhook_secret;
+	opts.webhook_tolerance_s = webhook_tolerance_s;
+	return tb_payment_stripe_new(out, &opts);
+}
+
+/* tb_market_stripe_webhook() on a text body (Stripe's bodies are UTF-8 JSON). */
+static tb_status tbw_market_stripe_webhook(tb_market *market, tb_payment_provider *stripe,
+	const char *signature_header, const char *body)
+{
+	return tb_market_stripe_webhook(market, stripe, signature_header, body,
+		body != NULL ? strlen(body) : 0);
+}
+
+/* tb_stripe_webhook_verify() on a text body. */
+static tb_status tbw_stripe_webhook_verify(const char *secret, const char *signature_header,
+	const char *body, int64_t now_s, int64_t tolerance_s)
+{
+	return tb_stripe_webhook_verify(secret, signature_header, body,
+		body != NULL ? strlen(body) : 0, now_s, tolerance_s);
 }
 
 /* tb_market_apply_payment_event() with the event as arguments. */

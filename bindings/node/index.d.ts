@@ -126,7 +126,7 @@ export interface MarketOptions {
   /** Time source; default: the real clock. */
   clock?: ManualClock | null;
   /** Payment provider; without one, paying throws ProviderUnavailableError. */
-  payments?: FakePayments | null;
+  payments?: FakePayments | StripePayments | null;
   passwordCost?: PasswordCost;
   sessionTtlMs?: number;
   latePayment?: 'refund' | 'honourIfAvailable';
@@ -160,11 +160,34 @@ export class FakePayments {
   readonly stats: FakeStats;
 }
 
+export interface StripeOptions {
+  /** 'sk_live_...', 'sk_test_...' or 'rk_...'. */
+  secretKey: string;
+  /** Default Stripe's API; plain http only to a loopback host (tests). */
+  baseUrl?: string | null;
+  connectTimeoutMs?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** The Stripe-Version header (default the pinned one; null: none). */
+  apiVersion?: string | null;
+  /** 'whsec_...' to accept webhooks (Market.stripeWebhook()). */
+  webhookSecret?: string | null;
+  webhookToleranceS?: number;
+}
+
+/** Stripe (PaymentIntents and Refunds over libcurl); use the *Async calls with it. */
+export class StripePayments {
+  constructor(options: StripeOptions);
+  readonly name: 'stripe';
+}
+
 export class Market extends EventEmitter {
   constructor(options?: MarketOptions);
   readonly path: string;
   readonly clock: ManualClock | null;
-  readonly payments: FakePayments | null;
+  readonly payments: FakePayments | StripePayments | null;
   /** Close (idempotent); waits for async calls in flight. */
   close(): void;
   readonly closed: boolean;
@@ -217,6 +240,9 @@ export class Market extends EventEmitter {
     chargeId?: string | null; providerChargeId?: string | null; providerRefundId?: string | null;
     failureCode?: string | null; declineCode?: string | null; failureMessage?: string | null;
   }): void;
+
+  /** Verify and apply one Stripe webhook delivery (InvalidSignatureError: answer 400). */
+  stripeWebhook(signatureHeader: string, body: string | Buffer): void;
 
   events(options?: { after?: number; pageSize?: number }): Generator<MarketEvent, void, undefined>;
   lastEventSeq(): number;

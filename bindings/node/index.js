@@ -4,7 +4,7 @@
 
 const core = require('./lib/native');
 const errors = require('./lib/errors');
-const { Market, ManualClock, FakePayments } = require('./lib/market');
+const { Market, ManualClock, FakePayments, StripePayments } = require('./lib/market');
 
 function parseMoney(amount, currency) {
   return core.money_parse(amount, currency);
@@ -23,6 +23,7 @@ module.exports = {
   Market,
   ManualClock,
   FakePayments,
+  StripePayments,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => /Error$/.test(k))),
   errorClass: errors.errorClass,
   parseMoney,

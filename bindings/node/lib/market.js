@@ -116,6 +116,35 @@ class FakePayments {
   }
 }
 
+class StripePayments {
+  /**
+   * Stripe, through its PaymentIntents and Refunds APIs (libcurl, TLS).  Its
+   * calls block while Stripe answers: use payAsync()/refundAsync()/
+   * tickAsync() so they run on the worker pool.
+   * @param {object} options
+   * @param {string} options.secretKey 'sk_live_...', 'sk_test_...' or 'rk_...'.
+   * @param {string} [options.baseUrl] Default Stripe's API; plain http only to a loopback host (tests).
+   * @param {string|null} [options.apiVersion] Stripe-Version (default the pinned one; null: none).
+   * @param {string} [options.webhookSecret] 'whsec_...' to accept webhooks (market.stripeWebhook()).
+   */
+  constructor({
+    secretKey, baseUrl = null, connectTimeoutMs = core.STRIPE_DEFAULT_CONNECT_TIMEOUT_MS,
+    timeoutMs = core.STRIPE_DEFAULT_TIMEOUT_MS, maxRetries = core.STRIPE_DEFAULT_MAX_RETRIES,
+    backoffBaseMs = core.STRIPE_DEFAULT_BACKOFF_BASE_MS, backoffCapMs = core.STRIPE_DEFAULT_BACKOFF_CAP_MS,
+    apiVersion = core.STRIPE_DEFAULT_API_VERSION, webhookSecret = null, webhookToleranceS = 0,
+  } = {}) {
+    this._raw = core.payment_stripe_new(str(secretKey), str(baseUrl), int(connectTimeoutMs), int(timeoutMs),
+      int(maxRetries), int(backoffBaseMs), int(backoffCapMs), str(apiVersion), str(webhookSecret),
+      int(webhookToleranceS));
+    const raw = this._raw;
+    handles.register(this, { release: () => core.payment_provider_free(raw) });
+  }
+
+  get name() {
+    return 'stripe';
+  }
+}
+
 class Market extends EventEmitter {
   /**
    * Open a marketplace.
@@ -123,7 +152,7 @@ class Market extends EventEmitter {
    * @param {string} [options.path=':memory:'] SQLite file.
    * @param {number} [options.lockMinutes] Order lock window (default 15); or lockMs.
    * @param {ManualClock} [options.clock] Time source (default: the real clock).
-   * @param {FakePayments} [options.payments] Payment provider (default: none; paying fails).
+   * @param {FakePayments|StripePayments} [options.payments] Payment provider (default: none; paying fails).
    * @param {'default'|'min'|'interactive'|'moderate'} [options.passwordCost]
    * @param {'refund'|'honourIfAvailable'} [options.latePayment]
    * @param {'default'|'normal'|'full'|'off'} [options.sync]
@@ -141,8 +170,8 @@ class Market extends EventEmitter {
       if (!(lock > 0)) throw invalid('lockMinutes must be positive', 'lockMinutes');
     }
     if (clock !== null && !(clock instanceof ManualClock)) throw invalid('clock must be a ManualClock', 'clock');
-    if (payments !== null && !(payments instanceof FakePayments)) {
-      throw invalid('payments must be a FakePayments provider', 'payments');
+    if (payments !== null && !(payments instanceof FakePayments) && !(payments instanceof StripePayments)) {
+      throw invalid('payments must be a FakePayments or StripePayments provider', 'payments');
     }
     super();
     this.path = String(path);
@@ -433,6 +462,20 @@ class Market extends EventEmitter {
       providerChargeId, providerRefundId, failureCode, declineCode, failureMessage);
   }
 
+  /**
+   * Handle one Stripe webhook delivery: verify Stripe-Signature against the
+   * raw body (a string or Buffer) with the provider's webhookSecret, then
+   * apply the event (idempotent).  Throws InvalidSignatureError (answer HTTP
+   * 400), NotFoundError (no charge of this market matches), ...
+   */
+  stripeWebhook(signatureHeader, body) {
+    if (!(this.payments instanceof StripePayments)) {
+      throw invalid("the market's payments provider is not Stripe", 'payments');
+    }
+    const text = Buffer.isBuffer(body) ? body.toString('utf8') : body;
+    core.market_stripe_webhook(this._m(), this.payments._raw, signatureHeader, text);
+  }
+
   // -- events ---------------------------------------------------------------
 
   /** Events with seq > after, oldest first, until the newest. */
@@ -525,4 +568,4 @@ if (typeof Symbol.dispose === 'symbol') {
 }
 
 
-module.exports = { Market, ManualClock, FakePayments, PASSWORD_COSTS, FAKE_OUTCOMES };
+module.exports = { Market, ManualClock, FakePayments, StripePayments, PASSWORD_COSTS, FAKE_OUTCOMES };

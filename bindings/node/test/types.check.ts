@@ -31,4 +31,12 @@ async function walkthrough(): Promise<number> {
   return stats.ordersExpired + fake.calls + (deadline ?? 0) + chargeStatus.length + tb.parseMoney('1.00', 'USD');
 }
 
+function stripe(): void {
+  const payments = new tb.StripePayments({ secretKey: 'sk_test_x', webhookSecret: 'whsec_x', maxRetries: 0 });
+  const market = new tb.Market({ path: 'postgres://localhost/market', payments });
+  market.stripeWebhook('t=1,v1=00', Buffer.from('{}'));
+  market.close();
+}
+
 void walkthrough();
+void stripe;

@@ -35,7 +35,7 @@ from .errors import (
     WrongState,
     error_class,
 )
-from .market import FakePayments, ManualClock, Market
+from .market import FakePayments, ManualClock, Market, StripePayments
 from .records import (
     Charge,
     ChargeStatus,
@@ -56,6 +56,7 @@ __all__ = [
     "Market",
     "ManualClock",
     "FakePayments",
+    "StripePayments",
     "User",
     "Session",
     "Ticket",

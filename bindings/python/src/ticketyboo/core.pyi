@@ -168,6 +168,23 @@ def payment_fake_script(fake: payment_provider, token: str, outcome: int) -> Non
 def payment_fake_stats(fake: payment_provider) -> fake_stats: ...
 def payment_provider_free(provider: payment_provider) -> None: ...
 
+STRIPE_OPTIONS_VERSION: int
+STRIPE_DEFAULT_BASE_URL: str
+STRIPE_DEFAULT_API_VERSION: str
+STRIPE_DEFAULT_CONNECT_TIMEOUT_MS: int
+STRIPE_DEFAULT_TIMEOUT_MS: int
+STRIPE_DEFAULT_MAX_RETRIES: int
+STRIPE_DEFAULT_BACKOFF_BASE_MS: int
+STRIPE_DEFAULT_BACKOFF_CAP_MS: int
+STRIPE_DEFAULT_WEBHOOK_TOLERANCE_S: int
+STRIPE_MAX_RETRIES_LIMIT: int
+
+def payment_stripe_new(secret_key: str, base_url: Optional[str], connect_timeout_ms: int, timeout_ms: int,
+                       max_retries: int, backoff_base_ms: int, backoff_cap_ms: int, api_version: Optional[str],
+                       webhook_secret: Optional[str], webhook_tolerance_s: int) -> payment_provider: ...
+def market_stripe_webhook(market: market, stripe: payment_provider, signature_header: str, body: str) -> None: ...
+def stripe_webhook_verify(secret: str, signature_header: str, body: str, now_s: int, tolerance_s: int) -> None: ...
+
 def market_open(db: Optional[str], lock_ms: int, clock: Optional[clock_manual],
                 payments: Optional[payment_provider], password_cost: int, session_ttl_ms: int,
                 late_payment: int, payment_grace_ms: int, sync: int, default_currency: Optional[str],

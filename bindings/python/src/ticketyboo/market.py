@@ -18,7 +18,7 @@ from . import core
 from .errors import InvalidArgument
 from .records import Charge, Event, FakeStats, Order, Session, Ticket, TickStats, User
 
-__all__ = ["Market", "ManualClock", "FakePayments", "PASSWORD_COSTS", "FAKE_OUTCOMES"]
+__all__ = ["Market", "ManualClock", "FakePayments", "StripePayments", "PASSWORD_COSTS", "FAKE_OUTCOMES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 UserRef = Union[str, User, Session]
@@ -147,6 +147,60 @@ class FakePayments:
         return f"FakePayments({self.stats})"
 
 
+_DEFAULT: Any = object()
+
+
+class StripePayments:
+    """Stripe, through its PaymentIntents and Refunds APIs (libcurl, TLS).
+
+    A call to Stripe blocks its thread (retries with backoff included) and
+    releases the GIL meanwhile; every request carries the charge's
+    idempotency key, so a retry never charges twice.  Secrets are kept in
+    memory the provider owns and wiped when it is freed.
+
+    Args:
+        secret_key: "sk_live_...", "sk_test_..." or "rk_...".
+        base_url: default Stripe's API; plain http only to a loopback host (tests).
+        api_version: the Stripe-Version header (default the pinned one; None: none).
+        webhook_secret: "whsec_..." to accept webhooks (:meth:`Market.stripe_webhook`).
+    """
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        base_url: Optional[str] = None,
+        connect_timeout_ms: int = core.STRIPE_DEFAULT_CONNECT_TIMEOUT_MS,
+        timeout_ms: int = core.STRIPE_DEFAULT_TIMEOUT_MS,
+        max_retries: int = core.STRIPE_DEFAULT_MAX_RETRIES,
+        backoff_base_ms: int = core.STRIPE_DEFAULT_BACKOFF_BASE_MS,
+        backoff_cap_ms: int = core.STRIPE_DEFAULT_BACKOFF_CAP_MS,
+        api_version: Optional[str] = _DEFAULT,
+        webhook_secret: Optional[str] = None,
+        webhook_tolerance_s: int = 0,
+    ) -> None:
+        self._raw = core.payment_stripe_new(
+            secret_key,
+            base_url,
+            int(connect_timeout_ms),
+            int(timeout_ms),
+            int(max_retries),
+            int(backoff_base_ms),
+            int(backoff_cap_ms),
+            core.STRIPE_DEFAULT_API_VERSION if api_version is _DEFAULT else api_version,
+            webhook_secret,
+            int(webhook_tolerance_s),
+        )
+
+    def __repr__(self) -> str:
+        return "StripePayments()"
+
+
+Provider = Union[FakePayments, StripePayments]
+
+
 # ---------------------------------------------------------------------------
 # Market
 # ---------------------------------------------------------------------------
@@ -194,7 +248,7 @@ class Market:
         path: SQLite file, or ``":memory:"`` (the default).
         lock_minutes / lock_ms: how long an order locks its ticket (default 15 min).
         clock: a :class:`ManualClock`, or None for the real clock.
-        payments: a :class:`FakePayments` (or another provider), or None:
+        payments: a :class:`FakePayments` or :class:`StripePayments`, or None:
             then paying fails with :class:`~ticketyboo.ProviderUnavailable`.
         password_cost: argon2id cost, ``"default"``, ``"min"`` (tests only),
             ``"interactive"`` or ``"moderate"``.
@@ -211,7 +265,7 @@ class Market:
         lock_minutes: Optional[float] = None,
         lock_ms: Optional[int] = None,
         clock: Optional[ManualClock] = None,
-        payments: Optional[FakePayments] = None,
+        payments: Optional[Provider] = None,
         password_cost: str = "default",
         session_ttl_ms: Optional[int] = None,
         late_payment: str = "refund",
@@ -501,6 +555,17 @@ class Market:
             decline_code,
             failure_message,
         )
+
+    def stripe_webhook(self, signature_header: str, body: Union[str, bytes]) -> None:
+        """Handle one Stripe webhook delivery: verify ``Stripe-Signature``
+        against the raw body with the provider's ``webhook_secret``, then
+        apply the event (idempotent).  Raises InvalidSignature (answer HTTP
+        400), NotFound (no charge of this market matches), InvalidArgument."""
+        if not isinstance(self.payments, StripePayments):
+            raise InvalidArgument("the market's payments provider is not Stripe", field="payments")
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        core.market_stripe_webhook(self._m(), self.payments._raw, signature_header, body)
 
     # -- events ------------------------------------------------------------
 
