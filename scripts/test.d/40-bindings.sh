@@ -95,8 +95,8 @@ python_build() {
 
 python_types() {
 	"$py" -m pip install -q --disable-pip-version-check mypy &&
-		"$py" -m mypy --strict --no-incremental examples/python/walkthrough.py &&
-		"$py" -m mypy --strict --no-incremental -p ticketyboo
+		"$py" -m mypy --strict --cache-dir "$work/mypy-cache" examples/python/walkthrough.py &&
+		"$py" -m mypy --strict --cache-dir "$work/mypy-cache" -p ticketyboo
 }
 
 step "python venv (swig==$pin, pytest, build)" setup_venv
