@@ -206,7 +206,9 @@ Provider = Union[FakePayments, StripePayments]
 # ---------------------------------------------------------------------------
 
 _live_markets: "weakref.WeakSet[Market]" = weakref.WeakSet()
-_live_lock = threading.Lock()
+# Reentrant: a Market.__del__ run by the garbage collector may land inside a
+# block that already holds it.
+_live_lock = threading.RLock()
 
 
 @atexit.register
