@@ -1207,7 +1207,7 @@ static tb_status tbw_py_event_cb(const tb_event *event, void *payload)
 	tb_event *copy = NULL;
 	tb_status rc = TB_OK;
 	PyGILState_STATE gil;
-	PyObject *arg, *res;
+	PyObject *fn, *arg, *res;
 
 	/* After finalization began, PyGILState_Ensure may crash: not acknowledged. */
 	if (tbw_py_finalizing())
@@ -1215,15 +1215,19 @@ static tb_status tbw_py_event_cb(const tb_event *event, void *payload)
 	if (tb_event_dup(&copy, event) != TB_OK)
 		return TB_ENOMEM;
 	gil = PyGILState_Ensure();
+	/* Our own reference: the callback may unsubscribe itself, which frees
+	 * `sub` (and drops its reference) before the call returns. */
+	fn = sub->fn;
+	Py_INCREF(fn);
 	arg = SWIG_NewPointerObj(SWIG_as_voidptr(copy), SWIGTYPE_p_tb_event, SWIG_POINTER_OWN);
 	if (arg == NULL) {
-		PyErr_WriteUnraisable(sub->fn);
+		PyErr_WriteUnraisable(fn);
 		rc = TB_ENOMEM;
 	} else {
-		res = PyObject_CallFunctionObjArgs(sub->fn, arg, NULL);
+		res = PyObject_CallFunctionObjArgs(fn, arg, NULL);
 		if (res == NULL) {
 			/* Reported through sys.unraisablehook; the library retries the event. */
-			PyErr_WriteUnraisable(sub->fn);
+			PyErr_WriteUnraisable(fn);
 			rc = TB_EBUSY;
 		} else if (res == Py_False) {
 			rc = TB_EBUSY; /* declined without an error: retry later */
@@ -1231,6 +1235,7 @@ static tb_status tbw_py_event_cb(const tb_event *event, void *payload)
 		Py_XDECREF(res);
 		Py_DECREF(arg);
 	}
+	Py_DECREF(fn);
 	PyGILState_Release(gil);
 	return rc;
 }
@@ -1312,7 +1317,9 @@ static tb_status tbw_js_event_cb(const tb_event *event, void *payload)
 		return TB_EBUSY;
 	if (napi_open_handle_scope(env, &scope) != napi_ok)
 		return TB_EBUSY;
-	/* The event is borrowed for the call: copied into a plain object here. */
+	/* The event is borrowed for the call: copied into a plain object here.
+	 * `sub` is not touched after the call: the callback may unsubscribe
+	 * itself, which frees it. */
 	arg = tbw_js_event(env, event);
 	if (arg != NULL && napi_get_reference_value(env, sub->fn, &fn) == napi_ok && fn != NULL
 	    && napi_get_undefined(env, &recv) == napi_ok

@@ -101,3 +101,26 @@ test('tickAsync ticks on a worker and delivers on the JS thread', async () => {
     market.close();
   }
 });
+
+test('a subscriber may unsubscribe itself, even when it then throws', () => {
+  const { market } = setup();
+  try {
+    const seen = [];
+    const reports = [];
+    market.on('subscriberError', (err) => reports.push(err.message));
+    market.subscribe('once', (e) => {
+      seen.push(e.seq);
+      market.unsubscribe('once');
+      throw new Error('after unsubscribing');
+    });
+    assert.equal(market.dispatch(), 0);
+    assert.deepEqual(seen, [1]);
+    assert.deepEqual(reports, ['after unsubscribing']);
+    assert.equal(market.dispatch(), 0);
+    market.subscribe('once', (e) => seen.push(e.seq));
+    market.dispatch();
+    assert.deepEqual(seen, [1, 1, 2, 3]);
+  } finally {
+    market.close();
+  }
+});

@@ -148,3 +148,22 @@ def test_durable_cursor_survives_reopening(tmp_path, clock):
         market.subscribe("feed", lambda e: seen.append(e.seq))
         market.dispatch()
         assert seen == [2]
+
+
+def test_a_callback_may_unsubscribe_itself_even_when_it_then_raises(market, people, monkeypatch):
+    reports = []
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    seen = []
+
+    def once(event):
+        seen.append(event.seq)
+        market.unsubscribe("once")  # frees the subscription while it runs
+        raise RuntimeError("after unsubscribing")
+
+    market.subscribe("once", once)
+    assert market.dispatch() == 0
+    assert seen == [1] and len(reports) == 1
+    assert market.dispatch() == 0 and seen == [1]
+    market.subscribe("once", lambda e: seen.append(e.seq))  # the name is free again; resumes at 1
+    market.dispatch()
+    assert seen == [1, 1, 2, 3]
