@@ -115,14 +115,33 @@ static void fail_rest(tb_group_op **batch, size_t from, size_t n, tb_status st, 
 	}
 }
 
+/* Move queued operations to batch[*n..GROUP_MAX); returns how many came. */
+static size_t take_queued(tb_group *g, tb_group_op **batch, size_t *n)
+{
+	size_t taken = 0;
+	while (g->head && *n < GROUP_MAX) {
+		batch[(*n)++] = g->head;
+		g->head = g->head->next;
+		taken++;
+	}
+	if (!g->head)
+		g->tail = NULL;
+	return taken;
+}
+
 /*
- * Run a batch in one transaction.  Operations to run again (busy, or lost
- * with the transaction) come back in retry[]; the others are finished.
+ * Run a batch in one transaction.  With `join`, operations queued while it
+ * runs join it before the commit (up to GROUP_MAX; *np grows): a commit then
+ * carries what arrived during its own work, with no thread to wake first.
+ * Operations to run again (busy, or lost with the transaction) come back in
+ * retry[]; the others are finished.
  */
-static void run_batch(tb_market *m, tb_group_op **batch, size_t n, tb_group_op **retry, size_t *nretry)
+static void run_batch(tb_market *m, tb_group_op **batch, size_t *np, bool join, tb_group_op **retry,
+	size_t *nretry)
 {
 	tb_storage *s = m->storage;
 	tb_storage_txn *txn = NULL;
+	size_t n = *np, i = 0;
 	tb_status st = s->begin(s, 1, &txn);
 
 	*nretry = 0;
@@ -141,8 +160,10 @@ static void run_batch(tb_market *m, tb_group_op **batch, size_t n, tb_group_op *
 			return;
 		}
 		batch[0]->status = TB_OK;
-	} else {
-		for (size_t i = 0; i < n; i++) {
+		i = 1;
+	}
+	for (;;) {
+		for (; i < n; i++) {
 			if (run_in_savepoint(m, txn, batch[i]))
 				continue;
 			/*
@@ -154,16 +175,25 @@ static void run_batch(tb_market *m, tb_group_op **batch, size_t n, tb_group_op *
 			for (size_t k = 0; k < n; k++)
 				if (k != i || batch[k]->status == TB_EBUSY)
 					retry[(*nretry)++] = batch[k];
+			*np = n;
 			return;
 		}
+		if (!join)
+			break;
+		pthread_mutex_lock(&m->group.lock);
+		size_t more = take_queued(&m->group, batch, &n);
+		pthread_mutex_unlock(&m->group.lock);
+		if (!more)
+			break;
 	}
+	*np = n;
 	st = s->commit(txn);
 	if (st != TB_OK) {
 		/* Nothing of the group was kept: every operation reports the failure (or runs again). */
 		fail_rest(batch, 0, n, st, retry, nretry);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (batch[i]->status == TB_EBUSY)
 			retry[(*nretry)++] = batch[i];
 }
@@ -171,29 +201,35 @@ static void run_batch(tb_market *m, tb_group_op **batch, size_t n, tb_group_op *
 /*
  * The leader's work: run the group to completion, running again (in a new
  * transaction) what came back busy or lost, a bounded number of times.
- * `group` itself is left as it was: the caller wakes every one of them.
+ * Operations queued meanwhile may join the first transaction: they are
+ * appended to `group` (*n grows), and the caller wakes every one of them.
  */
-static void lead(tb_market *m, tb_group_op *const *group, size_t n)
+static void lead(tb_market *m, tb_group_op **group, size_t *n)
 {
 	tb_group_op *batch[GROUP_MAX], *retry[GROUP_MAX];
 	size_t nretry;
 
-	memcpy(batch, group, n * sizeof(*batch));
-	while (n > 0) {
-		run_batch(m, batch, n, retry, &nretry);
-		size_t k = 0;
-		for (size_t i = 0; i < nretry; i++) {
-			tb_group_op *op = retry[i];
+	run_batch(m, group, n, true, retry, &nretry);
+	size_t k = nretry;
+	memcpy(batch, retry, nretry * sizeof(*batch));
+	while (k > 0) {
+		size_t next = 0;
+		for (size_t i = 0; i < k; i++) {
+			tb_group_op *op = batch[i];
 			if (++op->attempts < TB_BUSY_RETRIES) {
-				batch[k++] = op;
+				batch[next++] = op;
 			} else if (op->status != TB_EBUSY) {
 				/* Its writes were lost with a transaction too often: say so. */
 				fail_op(op, tb_error_set(TB_ESTORAGE, NULL, "the storage kept losing the transaction"));
 			}
 		}
-		n = k;
-		if (n)
-			sched_yield();
+		k = next;
+		if (!k)
+			break;
+		sched_yield();
+		run_batch(m, batch, &k, false, retry, &nretry);
+		memcpy(batch, retry, nretry * sizeof(*batch));
+		k = nretry;
 	}
 }
 
@@ -228,15 +264,10 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 		g->leading = true;
 		for (int rounds = 0; g->head && (!op.done || rounds < LEAD_ROUNDS); rounds++) {
 			size_t n = 0;
-			while (g->head && n < GROUP_MAX) {
-				batch[n++] = g->head;
-				g->head = g->head->next;
-			}
-			if (!g->head)
-				g->tail = NULL;
+			take_queued(g, batch, &n);
 			pthread_mutex_unlock(&g->lock);
 
-			lead(m, batch, n);
+			lead(m, batch, &n);
 
 			pthread_mutex_lock(&g->lock);
 			for (size_t i = 0; i < n; i++) {
