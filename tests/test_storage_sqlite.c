@@ -108,7 +108,7 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	insert_user(s, 5);
 	tb_storage_free(s);
-	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
 
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	assert_tb_ok(s->begin(s, 0, &t));
@@ -116,7 +116,28 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 	assert_tb_ok(s->commit(t));
 	tb_storage_free(s);
 	assert_string_equal(got.email, want.email);
-	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
+}
+
+static void sqlite_open__migrates_a_version_1_file(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+
+	(void)state;
+	next_path(path, sizeof path);
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	tb_storage_free(s);
+	/* Put the file back the way version 1 left it. */
+	raw_sql(path, "DROP INDEX tickets_free");
+	raw_sql(path, "DROP INDEX tickets_lapsing");
+	raw_sql(path, "CREATE INDEX tickets_listed ON tickets(id) WHERE status = 1");
+	raw_sql(path, "PRAGMA user_version = 1");
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	tb_storage_free(s);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_free'"), 1);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_listed'"), 0);
 }
 
 static void sqlite_open__refuses_newer_schema_version(void **state)
@@ -126,10 +147,10 @@ static void sqlite_open__refuses_newer_schema_version(void **state)
 
 	(void)state;
 	next_path(path, sizeof path);
-	raw_sql(path, "PRAGMA user_version = 2");
+	raw_sql(path, "PRAGMA user_version = 3");
 	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
 	assert_null(s);
-	assert_non_null(strstr(tb_last_error()->message, "schema version 2 is newer"));
+	assert_non_null(strstr(tb_last_error()->message, "schema version 3 is newer"));
 	/* Refusing leaves the file as it was. */
 	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master"), 0);
 }
@@ -358,6 +379,7 @@ int main(void)
 {
 	const struct CMUnitTest sqlite_cases[] = {
 		cmocka_unit_test(sqlite_open__reopened_file_keeps_rows_and_schema_version),
+		cmocka_unit_test(sqlite_open__migrates_a_version_1_file),
 		cmocka_unit_test(sqlite_open__refuses_newer_schema_version),
 		cmocka_unit_test(sqlite_open__refuses_a_file_that_is_not_a_database),
 		cmocka_unit_test(sqlite_open__rejects_bad_arguments),

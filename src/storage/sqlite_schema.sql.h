@@ -123,9 +123,22 @@ static const char schema_v1[] =
 	"  at  INTEGER NOT NULL"
 	") WITHOUT ROWID;";
 
+/*
+ * Version 2: the public listing needs the FREE tickets in id order.  With
+ * version 1's index of listed tickets, a page walked past every locked one
+ * first: 100k live orders made a page cost 25 ms.  Free tickets now have
+ * their own index, and the few whose lock lapsed before a tick are found by
+ * when it lapsed.
+ */
+static const char schema_v2[] =
+	"DROP INDEX tickets_listed;"
+	"CREATE INDEX tickets_free ON tickets(id) WHERE status = 1 AND order_id = '';"
+	"CREATE INDEX tickets_lapsing ON tickets(locked_until) WHERE status = 1 AND order_id <> '';";
+
 /* migrations[i] moves user_version i to i + 1. */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
