@@ -22,24 +22,15 @@ static bool is_public(tb_event_type type)
 
 static void push_to_browsers(tbs_server *srv, const tb_event *event)
 {
-	json_t *notice;
-	char *data, *frame;
+	size_t len = 0;
+	char *frame;
 
 	if (!is_public(tb_event_type_get(event)))
 		return;
-	notice = json_pack("{s:I, s:s, s:s, s:s, s:I}",
-		"seq", (json_int_t)tb_event_seq(event),
-		"type", tb_event_name(event),
-		"subject", tb_event_type_subject(tb_event_type_get(event)),
-		"id", tb_event_aggregate_id(event),
-		"version", (json_int_t)tb_event_aggregate_version(event));
-	data = notice ? tbs_json_dump(notice) : NULL;
-	frame = data ? tbs_printf("id: %lld\ndata: %s\n\n", (long long)tb_event_seq(event), data) : NULL;
+	frame = tbs_event_frame(event, &len);
 	if (frame)
-		tbs_sse_broadcast(srv->hub, frame, strlen(frame));
+		tbs_sse_broadcast(srv->hub, frame, len);
 	free(frame);
-	free(data);
-	json_decref(notice);
 }
 
 static tb_status on_event(const tb_event *event, void *payload)

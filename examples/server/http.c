@@ -210,6 +210,8 @@ bool tbs_static_serve(tbs_req *r)
 static void reply_error(tbs_req *r, unsigned int status, const char *message)
 {
 	json_decref(r->json);
+	free(r->text);
+	r->text = NULL;
 	r->status = status;
 	r->json = tbs_error_body(message, NULL);
 }
@@ -217,15 +219,22 @@ static void reply_error(tbs_req *r, unsigned int status, const char *message)
 static struct MHD_Response *json_response(tbs_req *r)
 {
 	char *text = r->json ? tbs_json_dump(r->json) : NULL;
+	size_t len = text ? strlen(text) : 0;
 	struct MHD_Response *resp;
 
+	if (!r->json && r->text) { /* written directly: hand it over */
+		text = r->text;
+		len = r->text_len;
+		r->text = NULL;
+	}
 	if (r->json && !text) {
 		r->status = 500;
 		text = tbs_printf("{\"errors\":[{\"message\":\"Something went wrong\"}]}");
+		len = text ? strlen(text) : 0;
 	}
 	if (!text) /* 204: no body */
 		return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
 		return NULL;
@@ -397,6 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			tbs_monotonic() - rq->started, !rq->streaming);
 	json_decref(rq->r.json);
 	json_decref(rq->r.in);
+	free(rq->r.text);
 	tb_user_free(rq->r.user);
 	if (rq->r.raw)
 		MHD_destroy_response(rq->r.raw);

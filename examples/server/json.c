@@ -175,6 +175,176 @@ json_t *tbs_ticket_json(const tb_ticket *t)
 	return o;
 }
 
+/* ---- a direct writer: the same bytes json_dumps() gives, without the tree ---- */
+
+typedef struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} buf;
+
+static void buf_put(buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void buf_lit(buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+/* A JSON string escaped as jansson does by default (UTF-8 kept, "/" kept). */
+static void buf_str(buf *b, const char *s)
+{
+	const char *run = s;
+
+	buf_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		buf_put(b, run, (size_t)(s - run));
+		switch (c) {
+		case '"': buf_put(b, "\\\"", 2); break;
+		case '\\': buf_put(b, "\\\\", 2); break;
+		case '\b': buf_put(b, "\\b", 2); break;
+		case '\f': buf_put(b, "\\f", 2); break;
+		case '\n': buf_put(b, "\\n", 2); break;
+		case '\r': buf_put(b, "\\r", 2); break;
+		case '\t': buf_put(b, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof esc, "\\u%04X", c);
+			buf_put(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	buf_put(b, run, (size_t)(s - run));
+	buf_put(b, "\"", 1);
+}
+
+/* ,"key": */
+static void buf_key(buf *b, const char *key, bool first)
+{
+	if (!first)
+		buf_put(b, ",", 1);
+	buf_str(b, key);
+	buf_put(b, ":", 1);
+}
+
+static void buf_int(buf *b, long long v)
+{
+	char n[24];
+	int len = snprintf(n, sizeof n, "%lld", v);
+
+	buf_put(b, n, (size_t)len);
+}
+
+/* As tbs_money_json() dumped with PRICE_DUMP_FLAGS: 20, 20.5, 19.99; null when unformattable. */
+static void buf_money(buf *b, int64_t minor, const char *currency)
+{
+	char *text = NULL, *dot, n[40];
+	int len;
+
+	if (tb_money_format(&text, minor, currency) != TB_OK) {
+		buf_lit(b, "null");
+		return;
+	}
+	dot = strchr(text, '.');
+	if (dot && strspn(dot + 1, "0") == strlen(dot + 1))
+		*dot = '\0';
+	if (strchr(text, '.')) {
+		len = snprintf(n, sizeof n, "%.15g", strtod(text, NULL));
+		buf_put(b, n, (size_t)len);
+		if (!strpbrk(n, ".eE")) /* jansson keeps a real a real */
+			buf_put(b, ".0", 2);
+	} else {
+		buf_int(b, strtoll(text, NULL, 10));
+	}
+	tb_free(text);
+}
+
+static void buf_time(buf *b, int64_t ms)
+{
+	char iso[32];
+
+	tbs_iso8601(iso, ms);
+	buf_str(b, iso);
+}
+
+static char *buf_finish(buf *b, size_t *len)
+{
+	if (b->oom || !b->p) {
+		free(b->p);
+		return NULL;
+	}
+	*len = b->len;
+	return b->p;
+}
+
+static void buf_ticket(buf *b, const tb_ticket *t)
+{
+	const char *currency = tb_ticket_currency(t);
+
+	buf_put(b, "{", 1);
+	buf_key(b, "id", true);
+	buf_str(b, tb_ticket_id(t));
+	buf_key(b, "title", false);
+	buf_str(b, tb_ticket_title(t));
+	buf_key(b, "price", false);
+	buf_money(b, tb_ticket_price_minor(t), currency);
+	buf_key(b, "priceMinor", false);
+	buf_int(b, (long long)tb_ticket_price_minor(t));
+	buf_key(b, "currency", false);
+	buf_str(b, currency);
+	buf_key(b, "userId", false);
+	buf_str(b, tb_ticket_owner_id(t));
+	buf_key(b, "version", false);
+	buf_int(b, (long long)tb_ticket_version(t));
+	buf_key(b, "locked", false);
+	buf_lit(b, tb_ticket_locked(t) ? "true" : "false");
+	buf_key(b, "listed", false);
+	buf_lit(b, tb_ticket_status_get(t) == TB_TICKET_LISTED ? "true" : "false");
+	if (tb_ticket_locked(t)) {
+		if (tb_ticket_order_id(t)) {
+			buf_key(b, "orderId", false);
+			buf_str(b, tb_ticket_order_id(t));
+		}
+		if (tb_ticket_locked_until_ms(t) > 0) {
+			buf_key(b, "lockedUntil", false);
+			buf_time(b, tb_ticket_locked_until_ms(t));
+		}
+	}
+	buf_key(b, "createdAt", false);
+	buf_time(b, tb_ticket_created_at_ms(t));
+	buf_put(b, "}", 1);
+}
+
+char *tbs_ticket_text(const tb_ticket *ticket, size_t *len)
+{
+	buf b = { 0 };
+
+	buf_ticket(&b, ticket);
+	return buf_finish(&b, len);
+}
+
 const char *tbs_order_status_string(tb_order_status status)
 {
 	switch (status) {
@@ -217,6 +387,72 @@ json_t *tbs_order_json(const tb_order *order, const tb_ticket *ticket)
 	set_time(o, "expiresAt", tb_order_expires_at_ms(order));
 	set_time(o, "createdAt", tb_order_created_at_ms(order));
 	return o;
+}
+
+char *tbs_order_text(const tb_order *order, const tb_ticket *ticket, size_t *len)
+{
+	const char *currency = tb_order_currency(order);
+	buf b = { 0 };
+
+	buf_put(&b, "{", 1);
+	buf_key(&b, "id", true);
+	buf_str(&b, tb_order_id(order));
+	buf_key(&b, "status", false);
+	buf_str(&b, tbs_order_status_string(tb_order_status_get(order)));
+	buf_key(&b, "expiresAtMs", false);
+	buf_int(&b, (long long)tb_order_expires_at_ms(order));
+	buf_key(&b, "userId", false);
+	buf_str(&b, tb_order_buyer_id(order));
+	buf_key(&b, "version", false);
+	buf_int(&b, (long long)tb_order_version(order));
+	buf_key(&b, "price", false);
+	buf_money(&b, tb_order_price_minor(order), currency);
+	buf_key(&b, "priceMinor", false);
+	buf_int(&b, (long long)tb_order_price_minor(order));
+	buf_key(&b, "currency", false);
+	buf_str(&b, currency);
+	/* The ticket as the buyer ordered it: at the price locked in by the order. */
+	buf_key(&b, "ticket", false);
+	buf_put(&b, "{", 1);
+	buf_key(&b, "id", true);
+	buf_str(&b, tb_order_ticket_id(order));
+	buf_key(&b, "price", false);
+	buf_money(&b, tb_order_price_minor(order), currency);
+	buf_key(&b, "currency", false);
+	buf_str(&b, currency);
+	if (ticket) {
+		buf_key(&b, "title", false);
+		buf_str(&b, tb_ticket_title(ticket));
+		buf_key(&b, "version", false);
+		buf_int(&b, (long long)tb_ticket_version(ticket));
+	}
+	buf_put(&b, "}", 1);
+	buf_key(&b, "expiresAt", false);
+	buf_time(&b, tb_order_expires_at_ms(order));
+	buf_key(&b, "createdAt", false);
+	buf_time(&b, tb_order_created_at_ms(order));
+	buf_put(&b, "}", 1);
+	return buf_finish(&b, len);
+}
+
+char *tbs_event_frame(const tb_event *event, size_t *len)
+{
+	char head[48];
+	buf b = { 0 };
+	int n = snprintf(head, sizeof head, "id: %lld\ndata: {\"seq\":%lld",
+		(long long)tb_event_seq(event), (long long)tb_event_seq(event));
+
+	buf_put(&b, head, (size_t)n);
+	buf_key(&b, "type", false);
+	buf_str(&b, tb_event_name(event));
+	buf_key(&b, "subject", false);
+	buf_str(&b, tb_event_type_subject(tb_event_type_get(event)));
+	buf_key(&b, "id", false);
+	buf_str(&b, tb_event_aggregate_id(event));
+	buf_key(&b, "version", false);
+	buf_int(&b, (long long)tb_event_aggregate_version(event));
+	buf_lit(&b, "}\n\n");
+	return buf_finish(&b, len);
 }
 
 char *tbs_json_dump(const json_t *json)

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"  --web-root DIR          the web UI's files (default: the installed or source web/)\n"
 		"  --currency CODE         currency of tickets that name none (default USD)\n"
 		"  --secure-cookies        mark the session cookie Secure (serve behind HTTPS)\n"
-		"  --threads N             HTTP worker threads (default: one per core)\n"
+		"  --threads N             HTTP worker threads (default: 8 per core, at most 256)\n"
 		"  --body-limit BYTES      largest request body (default 65536)\n"
 		"  --version               print the version and exit\n"
 		"  --help                  this text\n"
@@ -243,7 +243,15 @@ int main(int argc, char **argv)
 	srv.cfg.payments = "fake";
 	srv.cfg.password_cost = TB_PASSWORD_COST_INTERACTIVE;
 	srv.cfg.currency = "USD";
-	srv.cfg.threads = cores > 0 ? (unsigned int)cores : 2;
+	/*
+	 * Handlers block in library calls (a read that misses the page cache, a
+	 * commit), so more threads than cores: concurrent orders then reach the
+	 * library together and share one commit (group commit), and a GET that
+	 * waits on a read does not stall the other connections of its thread.
+	 * Measured on 2 cores: POST /api/orders 3.8k/s with 16 threads vs 3.0k/s
+	 * with 8; GET /api/tickets/:id no slower with 16 than with 2.
+	 */
+	srv.cfg.threads = cores > 0 ? (unsigned int)(cores < 32 ? cores * 8 : 256) : 16;
 	srv.cfg.body_limit = 64 * 1024;
 	parsed = parse_args(argc, argv, &srv.cfg, &web_root_flag);
 	if (parsed != 0)

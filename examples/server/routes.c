@@ -65,8 +65,22 @@ static const char SOMETHING_WRONG[] = "Something went wrong";
 static void reply(tbs_req *r, unsigned int status, json_t *json)
 {
 	json_decref(r->json);
+	free(r->text);
+	r->text = NULL;
 	r->status = status;
 	r->json = json;
+}
+
+/* A reply body written as text (the json.c writers); NULL (out of memory) answers 500. */
+static void reply_text(tbs_req *r, unsigned int status, char *text, size_t len)
+{
+	reply(r, status, NULL);
+	if (!text) {
+		reply(r, 500, tbs_error_body("Something went wrong", NULL));
+		return;
+	}
+	r->text = text;
+	r->text_len = len;
 }
 
 static void reply_error(tbs_req *r, unsigned int status, const char *message, const char *field)
@@ -531,12 +545,15 @@ static void get_ticket(tbs_req *r)
 {
 	tb_ticket *ticket = NULL;
 	tb_status st = tb_ticket_get(&ticket, r->srv->market, r->param);
+	size_t len = 0;
+	char *text;
 
 	if (st != TB_OK) {
 		fail(r, st, NULL);
 		return;
 	}
-	reply(r, 200, tbs_ticket_json(ticket));
+	text = tbs_ticket_text(ticket, &len);
+	reply_text(r, 200, text, len);
 	tb_ticket_free(ticket);
 }
 
@@ -646,6 +663,9 @@ static void post_order(tbs_req *r)
 	const char *ticket_id;
 	json_t *body;
 	tb_order *order = NULL;
+	tb_ticket *ticket = NULL;
+	size_t len = 0;
+	char *text;
 	tb_status st;
 
 	if (!uid || !(body = body_object(r)))
@@ -662,7 +682,12 @@ static void post_order(tbs_req *r)
 	}
 	r->mutated = true;
 	tbs_ticker_wake(r->srv); /* a new deadline */
-	reply(r, 201, order_json(r, order));
+	/* Without the ticket (a storage hiccup) the order still renders, minus its title. */
+	if (tb_ticket_get(&ticket, r->srv->market, tb_order_ticket_id(order)) != TB_OK)
+		ticket = NULL;
+	text = tbs_order_text(order, ticket, &len);
+	reply_text(r, 201, text, len);
+	tb_ticket_free(ticket);
 	tb_order_free(order);
 }
 

@@ -86,6 +86,8 @@ typedef struct tbs_req {
 	/* The reply, filled by the route. */
 	unsigned int status;
 	json_t *json;               /* reply body (owned), or NULL */
+	char *text;                 /* or the reply body as JSON text (owned, malloc), text_len bytes */
+	size_t text_len;
 	struct MHD_Response *raw;   /* a ready response (SSE, files) instead of json */
 	char *set_cookie;           /* Set-Cookie value (owned), or NULL */
 	char *next_cursor;          /* X-Next-Cursor value (owned), or NULL */
@@ -141,8 +143,14 @@ tb_status tbs_price_parse(int64_t *out, const json_t *value, const char *currenc
 void tbs_iso8601(char out[32], int64_t ms);
 json_t *tbs_user_json(const tb_user *user);
 json_t *tbs_ticket_json(const tb_ticket *ticket);
+/* The same JSON as text (what tbs_json_dump(tbs_ticket_json()) gives), written directly; free(); NULL when out of memory. */
+char *tbs_ticket_text(const tb_ticket *ticket, size_t *len);
 /* The seed's order shape; `ticket` may be NULL (then only its id is known). */
 json_t *tbs_order_json(const tb_order *order, const tb_ticket *ticket);
+/* The same as text, written directly (free()); NULL when out of memory. */
+char *tbs_order_text(const tb_order *order, const tb_ticket *ticket, size_t *len);
+/* The SSE frame announcing an event ("id: SEQ\ndata: {...}\n\n"); free(); NULL when out of memory. */
+char *tbs_event_frame(const tb_event *event, size_t *len);
 /* The seed's status strings: "awaiting:payment" for awaiting_payment. */
 const char *tbs_order_status_string(tb_order_status status);
 /* Dump compactly with exact prices; caller frees with free(). */
