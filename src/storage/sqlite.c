@@ -906,15 +906,35 @@ static tb_status query_text(sqlite3 *db, const char *sql, char *buf, size_t size
 	return st;
 }
 
-/* Bring the schema to SCHEMA_VERSION, all or nothing. */
+/* After a migration: no row may point at a missing parent (PRAGMA foreign_key_check). */
+static tb_status check_foreign_keys(sqlite3 *db)
+{
+	char buf[160];
+	tb_status st = query_text(db, "SELECT \"table\" || ' -> ' || parent"
+		" FROM pragma_foreign_key_check LIMIT 1", buf, sizeof buf);
+
+	if (st == TB_OK && buf[0])
+		st = tb_error_set(TB_ESTORAGE, NULL, "sqlite migrate: a row of %s is missing its parent", buf);
+	return st;
+}
+
+/*
+ * Bring the schema to SCHEMA_VERSION, all or nothing.  Foreign keys are off
+ * while migrations run (SQLite's procedure for rebuilding a table: with them
+ * on, dropping the old tickets table would trip orders' references) and
+ * checked before COMMIT; the pragma is a no-op inside a transaction, so it
+ * brackets BEGIN and COMMIT.
+ */
 static tb_status migrate(struct sq *sq)
 {
 	sqlite3 *db = sq->writer.db;
 	char buf[32];
 	char sql[64];
 	long version;
-	tb_status st = exec_sql(db, "BEGIN IMMEDIATE", "migrate");
+	tb_status st = exec_sql(db, "PRAGMA foreign_keys = OFF", "migrate");
 
+	if (st == TB_OK)
+		st = exec_sql(db, "BEGIN IMMEDIATE", "migrate");
 	if (st != TB_OK)
 		return st;
 	st = query_text(db, "PRAGMA user_version", buf, sizeof buf);
@@ -929,14 +949,20 @@ static tb_status migrate(struct sq *sq)
 	for (long v = version; v < SCHEMA_VERSION && st == TB_OK; v++)
 		st = exec_sql(db, migrations[v], "migrate");
 	if (st == TB_OK && version < SCHEMA_VERSION) {
+		st = check_foreign_keys(db);
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
-		st = exec_sql(db, sql, "migrate");
+		if (st == TB_OK)
+			st = exec_sql(db, sql, "migrate");
 	}
 	if (st == TB_OK)
 		st = exec_sql(db, "COMMIT", "migrate");
 out:
 	if (st != TB_OK && !sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (st == TB_OK)
+		st = exec_sql(db, "PRAGMA foreign_keys = ON", "migrate");
+	else
+		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	return st;
 }
 
