@@ -121,6 +121,25 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 	assert_int_equal(raw_sql(path, "PRAGMA user_version"), SCHEMA_VERSION);
 }
 
+/* A ticket whose owner does not exist is refused: foreign_keys = ON. */
+static void assert_orphan_ticket_refused(tb_storage *s)
+{
+	tb_ticket_row tk;
+	tb_storage_txn *t = NULL;
+
+	memset(&tk, 0, sizeof tk);
+	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
+	snprintf(tk.title, sizeof tk.title, "Orphan");
+	tk.price_minor = 100;
+	snprintf(tk.currency, sizeof tk.currency, "GBP");
+	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
+	tk.status = 1;
+	tk.version = 1;
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
+	s->rollback(t);
+}
+
 /* Run a script of SQL statements on a file with a plain SQLite connection. */
 static void raw_script(const char *path, const char *sql)
 {
@@ -219,17 +238,7 @@ static void sqlite_open__migrates_a_version_2_file_keeping_every_row(void **stat
 	raw_sql(path, "INSERT INTO orders VALUES ('o2', 't2', 'u2', 'u1', 1, 9000, 2000, 'GBP', 1, 3, 3)");
 	assert_int_equal(raw_sql(path, "SELECT count(*) FROM orders WHERE ticket_id = 't2'"), 1);
 	/* ...and the adapter's connections still enforce foreign keys. */
-	memset(&tk, 0, sizeof tk);
-	snprintf(tk.id, sizeof tk.id, "t4");
-	snprintf(tk.title, sizeof tk.title, "Orphan");
-	tk.price_minor = 100;
-	snprintf(tk.currency, sizeof tk.currency, "GBP");
-	snprintf(tk.owner_id, sizeof tk.owner_id, "nobody");
-	tk.status = 1;
-	tk.version = 1;
-	assert_tb_ok(s->begin(s, 1, &t));
-	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
-	s->rollback(t);
+	assert_orphan_ticket_refused(s);
 	tb_storage_free(s);
 	assert_int_equal(raw_sql(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 }
@@ -360,22 +369,10 @@ static void ticket_insert__refuses_non_positive_price(void **state)
 static void ticket_insert__refuses_unknown_owner(void **state)
 {
 	tb_storage *s = NULL;
-	tb_ticket_row tk;
-	tb_storage_txn *t = NULL;
 
 	(void)state;
 	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
-	memset(&tk, 0, sizeof tk);
-	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
-	snprintf(tk.title, sizeof tk.title, "Orphan");
-	tk.price_minor = 100;
-	snprintf(tk.currency, sizeof tk.currency, "GBP");
-	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
-	tk.status = 1;
-	tk.version = 1;
-	assert_tb_ok(s->begin(s, 1, &t));
-	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE); /* foreign_keys = ON */
-	s->rollback(t);
+	assert_orphan_ticket_refused(s);
 	tb_storage_free(s);
 }
 
