@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -312,7 +313,18 @@ static void sqlite_open__rejects_bad_arguments(void **state)
 	opts.busy_timeout_ms = 0;
 	opts.sync = (tb_sync_level)7;
 	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	opts.sync = TB_SYNC_DEFAULT;
+	opts.snapshot_reuse_ms = -2;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	assert_string_equal(tb_last_error()->field, "snapshot_reuse_ms");
+	opts.snapshot_reuse_ms = 1001;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
 	assert_null(s);
+	/* Version 1 options (no snapshot_reuse_ms) are still accepted; the field is not read. */
+	opts.version = 1;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", &opts));
+	tb_storage_free(s);
+	s = NULL;
 	tb_storage_free(NULL);
 }
 
@@ -341,6 +353,111 @@ static void sqlite_open__uses_wal_and_honours_options(void **state)
 	}
 	/* journal_mode=WAL is stored in the file. */
 	assert_int_equal(raw_sql(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+/* Does a read transaction on `s` find user n? */
+static bool sees_user(tb_storage *s, unsigned int n)
+{
+	tb_user_row want = user_row(n), got;
+	tb_storage_txn *t = NULL;
+	tb_status st;
+
+	assert_tb_ok(s->begin(s, 0, &t));
+	st = s->user_get(t, want.id, &got);
+	assert_true(st == TB_OK || st == TB_ENOTFOUND);
+	assert_tb_ok(s->commit(t));
+	return st == TB_OK;
+}
+
+static tb_storage *open_with_reuse(const char *path, int reuse_ms)
+{
+	tb_sqlite_options opts = TB_SQLITE_OPTIONS_INIT;
+	tb_storage *s = NULL;
+
+	opts.snapshot_reuse_ms = reuse_ms;
+	opts.readers = 1; /* every read goes through the same reader and its kept snapshot */
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, &opts));
+	return s;
+}
+
+static void begin__kept_snapshot_sees_every_commit_of_this_process(void **state)
+{
+	char path[4200];
+	tb_storage *a, *b;
+
+	(void)state;
+	next_path(path, sizeof path);
+	/* A long window: only a commit in this process can refresh the snapshot in time. */
+	a = open_with_reuse(path, 1000);
+	b = open_with_reuse(path, 1000);
+	assert_false(sees_user(a, 1)); /* a's reader keeps this snapshot */
+	insert_user(a, 1);
+	assert_true(sees_user(a, 1)); /* its own commit */
+	assert_false(sees_user(a, 2));
+	insert_user(b, 2);
+	assert_true(sees_user(a, 2)); /* another adapter's commit in this process */
+	tb_storage_free(b);
+	tb_storage_free(a);
+}
+
+static void begin__other_process_commits_show_after_the_reuse_window(void **state)
+{
+	char path[4200];
+	tb_storage *never, *windowed;
+	struct timespec pause = { 0, 60 * 1000 * 1000 };
+
+	(void)state;
+	next_path(path, sizeof path);
+	never = open_with_reuse(path, -1);
+	windowed = open_with_reuse(path, 20);
+	insert_user(never, 1);
+	assert_false(sees_user(never, 2));
+	assert_false(sees_user(windowed, 2));
+	/* A plain connection stands for another process: no epoch of ours moves. */
+	raw_script(path, "INSERT INTO users VALUES ('00000001-0000-7000-8000-000000000002',"
+		" 'user2@example.com', 'h', 1, 1, 1)");
+	assert_true(sees_user(never, 2)); /* -1: every read is a fresh snapshot */
+	nanosleep(&pause, NULL);          /* longer than the 20 ms window */
+	assert_true(sees_user(windowed, 2));
+	tb_storage_free(windowed);
+	tb_storage_free(never);
+}
+
+/* (frames in the WAL, frames copied into the database) from a PASSIVE checkpoint. */
+static void wal_state(const char *path, int *logged, int *copied)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	*logged = sqlite3_column_int(st, 1);
+	*copied = sqlite3_column_int(st, 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void checkpoint__is_not_held_back_by_a_kept_snapshot(void **state)
+{
+	char path[4200];
+	tb_storage *s;
+	int logged = 0, copied = 0;
+
+	(void)state;
+	next_path(path, sizeof path);
+	s = open_with_reuse(path, 1000);
+	insert_user(s, 1);
+	assert_true(sees_user(s, 1)); /* the reader keeps a snapshot from here... */
+	for (unsigned int i = 2; i < 40; i++)
+		insert_user(s, i);        /* ...while the WAL grows past it */
+	assert_tb_ok(s->checkpoint(s));
+	wal_state(path, &logged, &copied);
+	assert_true(logged > 0);
+	assert_int_equal(copied, logged); /* everything copied: the kept snapshot let go */
+	assert_true(sees_user(s, 39));
+	tb_storage_free(s);
 }
 
 static void ticket_insert__refuses_non_positive_price(void **state)
@@ -503,6 +620,9 @@ int main(void)
 		cmocka_unit_test(begin__nested_txn_on_memory_fails_instead_of_deadlocking),
 		cmocka_unit_test(begin__memory_read_from_another_thread_waits_for_the_writer),
 		cmocka_unit_test(event_append__leaves_no_gap_after_a_rollback),
+		cmocka_unit_test(begin__kept_snapshot_sees_every_commit_of_this_process),
+		cmocka_unit_test(begin__other_process_commits_show_after_the_reuse_window),
+		cmocka_unit_test(checkpoint__is_not_held_back_by_a_kept_snapshot),
 	};
 	const char *base = getenv("TB_TEST_TMPDIR");
 	int failed = 0;
