@@ -43,6 +43,8 @@ ROWS = [
      "bare libmicrohttpd const", "req/s", ">=", 0.6),
     ("6", "GET /api/tickets/:id vs Node", "http_get_ticket_rps", "http_node_rps",
      "Node bare http const", "req/s", ">=", 1.2),
+    ("6", "GET /api/tickets/:id, 1k hot tickets", "http_get_hot_rps", "http_mhd_rps",
+     "bare libmicrohttpd const", "req/s", None, None),
     ("6", "GET /api/tickets (page of 50)", "http_list_rps", "http_mhd_rps",
      "bare libmicrohttpd const", "req/s", None, None),
     ("6", "POST /api/orders (16 conns)", "http_post_orders_rps", "order_t16_per_s",

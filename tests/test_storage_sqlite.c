@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #include "support/tb_test.h"
 #include "support/storage_contract.h"
 #include "ticketyboo/ticketyboo.h"
+/* The shipped migrations, to build files as older versions left them. */
+#include "storage/sqlite_schema.sql.h"
 
 #define T0 INT64_C(1700000000000)
 
@@ -108,7 +111,7 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	insert_user(s, 5);
 	tb_storage_free(s);
-	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), SCHEMA_VERSION);
 
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	assert_tb_ok(s->begin(s, 0, &t));
@@ -116,7 +119,72 @@ static void sqlite_open__reopened_file_keeps_rows_and_schema_version(void **stat
 	assert_tb_ok(s->commit(t));
 	tb_storage_free(s);
 	assert_string_equal(got.email, want.email);
-	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), SCHEMA_VERSION);
+}
+
+/* A ticket whose owner does not exist is refused: foreign_keys = ON. */
+static void assert_orphan_ticket_refused(tb_storage *s)
+{
+	tb_ticket_row tk;
+	tb_storage_txn *t = NULL;
+
+	memset(&tk, 0, sizeof tk);
+	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
+	snprintf(tk.title, sizeof tk.title, "Orphan");
+	tk.price_minor = 100;
+	snprintf(tk.currency, sizeof tk.currency, "GBP");
+	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
+	tk.status = 1;
+	tk.version = 1;
+	assert_tb_ok(s->begin(s, 1, &t));
+	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE);
+	s->rollback(t);
+}
+
+/* Run a script of SQL statements on a file with a plain SQLite connection. */
+static void raw_script(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("raw_script: %s", err ? err : "?");
+	sqlite3_close(db);
+}
+
+/* A file as version `version` of the schema left it, with a sale in it. */
+static void make_old_file(const char *path, int version)
+{
+	char sql[64];
+
+	for (int v = 0; v < version; v++)
+		raw_script(path, migrations[v]);
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version);
+	raw_script(path, sql);
+	raw_script(path,
+		"INSERT INTO users VALUES ('u1', 'seller@example.com', 'h', 1, 1, 1),"
+		" ('u2', 'buyer@example.com', 'h', 1, 1, 1);"
+		"INSERT INTO tickets VALUES ('t1', 'Free one', 1000, 'GBP', 'u1', '', 0, 1, 1, 1, 1),"
+		" ('t2', 'Locked one', 2000, 'GBP', 'u1', 'o1', 5000, 1, 2, 1, 2),"
+		" ('t3', 'Sold one', 3000, 'GBP', 'u2', '', 0, 2, 4, 1, 3);"
+		"INSERT INTO orders VALUES ('o1', 't2', 'u2', 'u1', 1, 5000, 2000, 'GBP', 1, 2, 2),"
+		" ('o0', 't3', 'u2', 'u1', 3, 4000, 3000, 'GBP', 3, 1, 3);"
+		"INSERT INTO charges VALUES ('c0', 'o0', 2, 3000, 'GBP', 'fake', 'tok', 'ch_1', '', 'k',"
+		" '', '', '', '', '', 1, 0, 2, 1, 3);");
+}
+
+static void assert_version_3_shape(const char *path)
+{
+	assert_int_equal(raw_sql(path, "PRAGMA user_version"), SCHEMA_VERSION);
+	/* Tickets and orders are WITHOUT ROWID tables from version 3 on. */
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		" AND name IN ('tickets', 'orders') AND sql LIKE '%WITHOUT ROWID'"), 2);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+		" ('tickets_owner', 'tickets_free', 'tickets_lapsing', 'orders_one_live_per_ticket',"
+		" 'orders_due', 'orders_buyer')"), 6);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v3'"
+		" OR name = 'tickets_listed'"), 0);
 }
 
 static void sqlite_open__migrates_a_version_1_file(void **state)
@@ -126,18 +194,74 @@ static void sqlite_open__migrates_a_version_1_file(void **state)
 
 	(void)state;
 	next_path(path, sizeof path);
+	make_old_file(path, 1);
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
 	tb_storage_free(s);
-	/* Put the file back the way version 1 left it. */
-	raw_sql(path, "DROP INDEX tickets_free");
-	raw_sql(path, "DROP INDEX tickets_lapsing");
-	raw_sql(path, "CREATE INDEX tickets_listed ON tickets(id) WHERE status = 1");
-	raw_sql(path, "PRAGMA user_version = 1");
+	assert_version_3_shape(path);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM tickets"), 3);
+}
+
+static void sqlite_open__migrates_a_version_2_file_keeping_every_row(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+	tb_storage_txn *t = NULL;
+	tb_ticket_row tk;
+	tb_order_row o;
+
+	(void)state;
+	next_path(path, sizeof path);
+	make_old_file(path, 2);
 	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	assert_version_3_shape(path);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM tickets"), 3);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM orders"), 2);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM charges"), 1);
+
+	/* The rows read back through the adapter, every column intact. */
+	assert_tb_ok(s->begin(s, 0, &t));
+	assert_tb_ok(s->ticket_get(t, "t2", &tk));
+	assert_tb_ok(s->order_get(t, "o1", &o));
+	assert_tb_ok(s->commit(t));
+	assert_string_equal(tk.title, "Locked one");
+	assert_int_equal(tk.price_minor, 2000);
+	assert_string_equal(tk.order_id, "o1");
+	assert_int_equal(tk.locked_until_ms, 5000);
+	assert_int_equal(tk.version, 2);
+	assert_string_equal(o.ticket_id, "t2");
+	assert_string_equal(o.buyer_id, "u2");
+	assert_int_equal(o.expires_at_ms, 5000);
+	assert_int_equal(o.price_minor, 2000);
+
+	/* The guard of one live order per ticket still holds... */
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM orders WHERE ticket_id = 't2'"
+		" AND status IN (1, 2)"), 1);
+	raw_sql(path, "INSERT INTO orders VALUES ('o2', 't2', 'u2', 'u1', 1, 9000, 2000, 'GBP', 1, 3, 3)");
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM orders WHERE ticket_id = 't2'"), 1);
+	/* ...and the adapter's connections still enforce foreign keys. */
+	assert_orphan_ticket_refused(s);
 	tb_storage_free(s);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+}
+
+static void sqlite_open__refuses_to_migrate_a_file_with_broken_references(void **state)
+{
+	char path[4200];
+	tb_storage *s = (tb_storage *)1;
+
+	(void)state;
+	next_path(path, sizeof path);
+	make_old_file(path, 2);
+	/* An order of a ticket that is not there (written with foreign keys off). */
+	raw_script(path, "INSERT INTO orders VALUES ('o9', 'gone', 'u2', 'u1', 3, 1, 1, 'GBP', 1, 1, 1)");
+	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
+	assert_null(s);
+	assert_non_null(strstr(tb_last_error()->message, "missing its parent"));
+	/* All or nothing: the file is still version 2, rows and all. */
 	assert_int_equal(raw_sql(path, "PRAGMA user_version"), 2);
-	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_free'"), 1);
-	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_listed'"), 0);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets'"
+		" AND sql LIKE '%WITHOUT ROWID'"), 0);
+	assert_int_equal(raw_sql(path, "SELECT count(*) FROM orders"), 3);
 }
 
 static void sqlite_open__refuses_newer_schema_version(void **state)
@@ -147,10 +271,10 @@ static void sqlite_open__refuses_newer_schema_version(void **state)
 
 	(void)state;
 	next_path(path, sizeof path);
-	raw_sql(path, "PRAGMA user_version = 3");
+	raw_sql(path, "PRAGMA user_version = 99");
 	assert_tb_status(tb_storage_sqlite_open(&s, path, NULL), TB_ESTORAGE);
 	assert_null(s);
-	assert_non_null(strstr(tb_last_error()->message, "schema version 3 is newer"));
+	assert_non_null(strstr(tb_last_error()->message, "schema version 99 is newer"));
 	/* Refusing leaves the file as it was. */
 	assert_int_equal(raw_sql(path, "SELECT count(*) FROM sqlite_master"), 0);
 }
@@ -189,7 +313,18 @@ static void sqlite_open__rejects_bad_arguments(void **state)
 	opts.busy_timeout_ms = 0;
 	opts.sync = (tb_sync_level)7;
 	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	opts.sync = TB_SYNC_DEFAULT;
+	opts.snapshot_reuse_ms = -2;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
+	assert_string_equal(tb_last_error()->field, "snapshot_reuse_ms");
+	opts.snapshot_reuse_ms = 1001;
+	assert_tb_status(tb_storage_sqlite_open(&s, ":memory:", &opts), TB_EINVAL);
 	assert_null(s);
+	/* Version 1 options (no snapshot_reuse_ms) are still accepted; the field is not read. */
+	opts.version = 1;
+	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", &opts));
+	tb_storage_free(s);
+	s = NULL;
 	tb_storage_free(NULL);
 }
 
@@ -220,6 +355,111 @@ static void sqlite_open__uses_wal_and_honours_options(void **state)
 	assert_int_equal(raw_sql(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
 
+/* Does a read transaction on `s` find user n? */
+static bool sees_user(tb_storage *s, unsigned int n)
+{
+	tb_user_row want = user_row(n), got;
+	tb_storage_txn *t = NULL;
+	tb_status st;
+
+	assert_tb_ok(s->begin(s, 0, &t));
+	st = s->user_get(t, want.id, &got);
+	assert_true(st == TB_OK || st == TB_ENOTFOUND);
+	assert_tb_ok(s->commit(t));
+	return st == TB_OK;
+}
+
+static tb_storage *open_with_reuse(const char *path, int reuse_ms)
+{
+	tb_sqlite_options opts = TB_SQLITE_OPTIONS_INIT;
+	tb_storage *s = NULL;
+
+	opts.snapshot_reuse_ms = reuse_ms;
+	opts.readers = 1; /* every read goes through the same reader and its kept snapshot */
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, &opts));
+	return s;
+}
+
+static void begin__kept_snapshot_sees_every_commit_of_this_process(void **state)
+{
+	char path[4200];
+	tb_storage *a, *b;
+
+	(void)state;
+	next_path(path, sizeof path);
+	/* A long window: only a commit in this process can refresh the snapshot in time. */
+	a = open_with_reuse(path, 1000);
+	b = open_with_reuse(path, 1000);
+	assert_false(sees_user(a, 1)); /* a's reader keeps this snapshot */
+	insert_user(a, 1);
+	assert_true(sees_user(a, 1)); /* its own commit */
+	assert_false(sees_user(a, 2));
+	insert_user(b, 2);
+	assert_true(sees_user(a, 2)); /* another adapter's commit in this process */
+	tb_storage_free(b);
+	tb_storage_free(a);
+}
+
+static void begin__other_process_commits_show_after_the_reuse_window(void **state)
+{
+	char path[4200];
+	tb_storage *never, *windowed;
+	struct timespec pause = { 0, 60 * 1000 * 1000 };
+
+	(void)state;
+	next_path(path, sizeof path);
+	never = open_with_reuse(path, -1);
+	windowed = open_with_reuse(path, 20);
+	insert_user(never, 1);
+	assert_false(sees_user(never, 2));
+	assert_false(sees_user(windowed, 2));
+	/* A plain connection stands for another process: no epoch of ours moves. */
+	raw_script(path, "INSERT INTO users VALUES ('00000001-0000-7000-8000-000000000002',"
+		" 'user2@example.com', 'h', 1, 1, 1)");
+	assert_true(sees_user(never, 2)); /* -1: every read is a fresh snapshot */
+	nanosleep(&pause, NULL);          /* longer than the 20 ms window */
+	assert_true(sees_user(windowed, 2));
+	tb_storage_free(windowed);
+	tb_storage_free(never);
+}
+
+/* (frames in the WAL, frames copied into the database) from a PASSIVE checkpoint. */
+static void wal_state(const char *path, int *logged, int *copied)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	*logged = sqlite3_column_int(st, 1);
+	*copied = sqlite3_column_int(st, 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void checkpoint__is_not_held_back_by_a_kept_snapshot(void **state)
+{
+	char path[4200];
+	tb_storage *s;
+	int logged = 0, copied = 0;
+
+	(void)state;
+	next_path(path, sizeof path);
+	s = open_with_reuse(path, 1000);
+	insert_user(s, 1);
+	assert_true(sees_user(s, 1)); /* the reader keeps a snapshot from here... */
+	for (unsigned int i = 2; i < 40; i++)
+		insert_user(s, i);        /* ...while the WAL grows past it */
+	assert_tb_ok(s->checkpoint(s));
+	wal_state(path, &logged, &copied);
+	assert_true(logged > 0);
+	assert_int_equal(copied, logged); /* everything copied: the kept snapshot let go */
+	assert_true(sees_user(s, 39));
+	tb_storage_free(s);
+}
+
 static void ticket_insert__refuses_non_positive_price(void **state)
 {
 	tb_storage *s = NULL;
@@ -246,22 +486,10 @@ static void ticket_insert__refuses_non_positive_price(void **state)
 static void ticket_insert__refuses_unknown_owner(void **state)
 {
 	tb_storage *s = NULL;
-	tb_ticket_row tk;
-	tb_storage_txn *t = NULL;
 
 	(void)state;
 	assert_tb_ok(tb_storage_sqlite_open(&s, ":memory:", NULL));
-	memset(&tk, 0, sizeof tk);
-	snprintf(tk.id, sizeof tk.id, "00000002-0000-7000-8000-000000000001");
-	snprintf(tk.title, sizeof tk.title, "Orphan");
-	tk.price_minor = 100;
-	snprintf(tk.currency, sizeof tk.currency, "GBP");
-	snprintf(tk.owner_id, sizeof tk.owner_id, "00000001-0000-7000-8000-00000000dead");
-	tk.status = 1;
-	tk.version = 1;
-	assert_tb_ok(s->begin(s, 1, &t));
-	assert_tb_status(s->ticket_insert(t, &tk), TB_ESTORAGE); /* foreign_keys = ON */
-	s->rollback(t);
+	assert_orphan_ticket_refused(s);
 	tb_storage_free(s);
 }
 
@@ -380,6 +608,8 @@ int main(void)
 	const struct CMUnitTest sqlite_cases[] = {
 		cmocka_unit_test(sqlite_open__reopened_file_keeps_rows_and_schema_version),
 		cmocka_unit_test(sqlite_open__migrates_a_version_1_file),
+		cmocka_unit_test(sqlite_open__migrates_a_version_2_file_keeping_every_row),
+		cmocka_unit_test(sqlite_open__refuses_to_migrate_a_file_with_broken_references),
 		cmocka_unit_test(sqlite_open__refuses_newer_schema_version),
 		cmocka_unit_test(sqlite_open__refuses_a_file_that_is_not_a_database),
 		cmocka_unit_test(sqlite_open__rejects_bad_arguments),
@@ -390,6 +620,9 @@ int main(void)
 		cmocka_unit_test(begin__nested_txn_on_memory_fails_instead_of_deadlocking),
 		cmocka_unit_test(begin__memory_read_from_another_thread_waits_for_the_writer),
 		cmocka_unit_test(event_append__leaves_no_gap_after_a_rollback),
+		cmocka_unit_test(begin__kept_snapshot_sees_every_commit_of_this_process),
+		cmocka_unit_test(begin__other_process_commits_show_after_the_reuse_window),
+		cmocka_unit_test(checkpoint__is_not_held_back_by_a_kept_snapshot),
 	};
 	const char *base = getenv("TB_TEST_TMPDIR");
 	int failed = 0;

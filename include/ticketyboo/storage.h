@@ -264,16 +264,27 @@ struct tb_storage {
 	void (*after_commit)(tb_storage *self);
 };
 
-#define TB_SQLITE_OPTIONS_VERSION 1
+#define TB_SQLITE_OPTIONS_VERSION 2
 
 typedef struct tb_sqlite_options {
-	unsigned int version;     /**< TB_SQLITE_OPTIONS_VERSION */
+	unsigned int version;     /**< TB_SQLITE_OPTIONS_VERSION (1 is still accepted) */
 	tb_sync_level sync;
 	int busy_timeout_ms;      /**< wait for another process's lock (default 5000) */
 	unsigned int readers;     /**< pooled read connections (default 4) */
+	/**
+	 * Version 2.  A read transaction may reuse the snapshot its reader
+	 * connection kept from the previous one, saving SQLite's per-transaction
+	 * WAL locking, when no write committed in this process since and the
+	 * snapshot is younger than this many milliseconds.  Reads always see
+	 * every commit of this process that returned before they began; a
+	 * commit by ANOTHER process sharing the file may take up to this long
+	 * to show.  0: the default (2 ms); -1: never reuse (every read begins a
+	 * fresh snapshot); at most 1000.
+	 */
+	int snapshot_reuse_ms;
 } tb_sqlite_options;
 
-#define TB_SQLITE_OPTIONS_INIT { TB_SQLITE_OPTIONS_VERSION, TB_SYNC_DEFAULT, 0, 0 }
+#define TB_SQLITE_OPTIONS_INIT { TB_SQLITE_OPTIONS_VERSION, TB_SYNC_DEFAULT, 0, 0, 0 }
 
 /**
  * Open the SQLite adapter on a file (created if missing) or ":memory:" (one

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "rows.h"
@@ -68,6 +69,8 @@
 /* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
 #define WAL_SIZE_LIMIT "67108864"
 #define DEFAULT_READERS 4u
+/* How long a reader may serve a snapshot when this process committed nothing since (see begin). */
+#define DEFAULT_SNAPSHOT_REUSE_MS 2
 #define MAX_READERS 64u
 
 /* ---------------------------------------------------------------------
@@ -276,7 +279,18 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use */
 	tb_storage_txn txn;
+	/* A reader whose read transaction commit() left open for reuse (see begin). */
+	bool kept;
+	uint64_t kept_epoch;   /* commit_epoch read before its BEGIN */
+	int64_t kept_since_ns; /* monotonic time of that BEGIN */
 };
+
+/*
+ * Bumped after every write COMMIT of any SQLite adapter in this process,
+ * before the committer returns: a reader whose snapshot began at the same
+ * epoch has seen every commit this process made that anyone can know of.
+ */
+static _Atomic uint64_t commit_epoch;
 
 /* Admits one holder at a time; may be left from another thread than it was entered on. */
 struct gate {
@@ -292,6 +306,7 @@ struct sq {
 	bool memory;
 	int busy_timeout_ms;
 	tb_sync_level sync;
+	int64_t reuse_ns;       /* snapshot reuse window; < 0: never */
 
 	struct conn writer;
 	struct gate writer_gate;
@@ -876,8 +891,12 @@ static tb_status conn_open(struct sq *sq, struct conn *c, int flags)
 	return st;
 }
 
+static void kept_end(struct conn *c);
+
 static void conn_close(struct conn *c)
 {
+	if (c->db)
+		kept_end(c);
 	for (size_t i = 0; i < ST_COUNT; i++) {
 		sqlite3_finalize(c->stmt[i]);
 		c->stmt[i] = NULL;
@@ -906,15 +925,35 @@ static tb_status query_text(sqlite3 *db, const char *sql, char *buf, size_t size
 	return st;
 }
 
-/* Bring the schema to SCHEMA_VERSION, all or nothing. */
+/* After a migration: no row may point at a missing parent (PRAGMA foreign_key_check). */
+static tb_status check_foreign_keys(sqlite3 *db)
+{
+	char buf[160];
+	tb_status st = query_text(db, "SELECT \"table\" || ' -> ' || parent"
+		" FROM pragma_foreign_key_check LIMIT 1", buf, sizeof buf);
+
+	if (st == TB_OK && buf[0])
+		st = tb_error_set(TB_ESTORAGE, NULL, "sqlite migrate: a row of %s is missing its parent", buf);
+	return st;
+}
+
+/*
+ * Bring the schema to SCHEMA_VERSION, all or nothing.  Foreign keys are off
+ * while migrations run (SQLite's procedure for rebuilding a table: with them
+ * on, dropping the old tickets table would trip orders' references) and
+ * checked before COMMIT; the pragma is a no-op inside a transaction, so it
+ * brackets BEGIN and COMMIT.
+ */
 static tb_status migrate(struct sq *sq)
 {
 	sqlite3 *db = sq->writer.db;
 	char buf[32];
 	char sql[64];
 	long version;
-	tb_status st = exec_sql(db, "BEGIN IMMEDIATE", "migrate");
+	tb_status st = exec_sql(db, "PRAGMA foreign_keys = OFF", "migrate");
 
+	if (st == TB_OK)
+		st = exec_sql(db, "BEGIN IMMEDIATE", "migrate");
 	if (st != TB_OK)
 		return st;
 	st = query_text(db, "PRAGMA user_version", buf, sizeof buf);
@@ -929,14 +968,20 @@ static tb_status migrate(struct sq *sq)
 	for (long v = version; v < SCHEMA_VERSION && st == TB_OK; v++)
 		st = exec_sql(db, migrations[v], "migrate");
 	if (st == TB_OK && version < SCHEMA_VERSION) {
+		st = check_foreign_keys(db);
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
-		st = exec_sql(db, sql, "migrate");
+		if (st == TB_OK)
+			st = exec_sql(db, sql, "migrate");
 	}
 	if (st == TB_OK)
 		st = exec_sql(db, "COMMIT", "migrate");
 out:
 	if (st != TB_OK && !sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (st == TB_OK)
+		st = exec_sql(db, "PRAGMA foreign_keys = ON", "migrate");
+	else
+		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	return st;
 }
 
@@ -979,6 +1024,50 @@ static tb_status sync_init(struct sq *sq)
  * Transactions.
  */
 
+/*
+ * Snapshot reuse.  A read transaction costs SQLite a shared lock on a WAL
+ * read mark and its release (fcntl calls on the -shm file, a mutex) even
+ * for one lookup: a profile of GET /api/tickets/:id put 10-15% of the
+ * server's time there.  So commit() of a read leaves a reader's transaction
+ * open, and the next begin() on that reader reuses the snapshot when no
+ * write committed in this process since (commit_epoch) and it is younger
+ * than the reuse window (other processes' commits are not seen sooner than
+ * that).  A snapshot is ended, and a fresh one begun, otherwise; idle
+ * readers' snapshots are ended before every checkpoint so that they never
+ * hold back the copy into the database or the WAL's restart.
+ */
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool kept_is_current(const struct sq *sq, const struct conn *c)
+{
+	return sq->reuse_ns >= 0 && !sqlite3_get_autocommit(c->db) &&
+		c->kept_epoch == atomic_load(&commit_epoch) &&
+		monotonic_ns() - c->kept_since_ns < sq->reuse_ns;
+}
+
+/* End a kept read transaction (nothing to write back: errors are moot). */
+static void kept_end(struct conn *c)
+{
+	if (c->kept && !sqlite3_get_autocommit(c->db))
+		run_quiet(&c->txn, ST_COMMIT);
+	c->kept = false;
+}
+
+/* Before a checkpoint: the idle readers let go of their snapshots. */
+static void end_idle_snapshots(struct sq *sq)
+{
+	pthread_mutex_lock(&sq->pool_mu);
+	for (unsigned int i = 0; i < sq->nidle; i++)
+		kept_end(&sq->readers[sq->idle[i]]);
+	pthread_mutex_unlock(&sq->pool_mu);
+}
+
 static tb_status begin(tb_storage *self, int write, tb_storage_txn **out)
 {
 	struct sq *sq = (struct sq *)self;
@@ -997,6 +1086,13 @@ static tb_status begin(tb_storage *self, int write, tb_storage_txn **out)
 		c = &sq->writer;
 	} else {
 		c = reader_take(sq);
+		if (c->kept && kept_is_current(sq, c)) {
+			*out = &c->txn; /* the snapshot this reader kept is still the latest */
+			return TB_OK;
+		}
+		kept_end(c);
+		c->kept_epoch = atomic_load(&commit_epoch);
+		c->kept_since_ns = monotonic_ns();
 	}
 	c->txn.write = write != 0;
 	rc = run_quiet(&c->txn, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN);
@@ -1019,7 +1115,15 @@ static tb_status commit(tb_storage_txn *txn)
 	if (!txn)
 		return invalid("commit: NULL transaction");
 	c = txn->conn;
+	if (!txn->write && c != &txn->sq->writer && kept_is_current(txn->sq, c)) {
+		c->kept = true; /* end it later: a read-only COMMIT changes nothing */
+		conn_release(c);
+		return TB_OK;
+	}
+	c->kept = false;
 	rc = run_quiet(txn, ST_COMMIT);
+	if (rc == SQLITE_OK && txn->write)
+		atomic_fetch_add(&commit_epoch, 1);
 	if (rc != SQLITE_OK) {
 		st = fail(c->db, rc, "commit");
 		/* A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY). */
@@ -1034,6 +1138,7 @@ static void rollback(tb_storage_txn *txn)
 {
 	if (!txn)
 		return;
+	txn->conn->kept = false;
 	if (!sqlite3_get_autocommit(txn->conn->db))
 		run_quiet(txn, ST_ROLLBACK);
 	conn_release(txn->conn);
@@ -1546,7 +1651,10 @@ static tb_status seen_insert(tb_storage_txn *txn, const char *key, int64_t at_ms
 static tb_status checkpoint_locked(struct sq *sq)
 {
 	int logged = 0, backfilled = 0;
-	int rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	int rc;
+
+	end_idle_snapshots(sq);
+	rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 		&logged, &backfilled);
 
 	/* Busy: another connection (another process) is checkpointing right now. */
@@ -1681,7 +1789,7 @@ static const tb_storage sqlite_methods = {
 
 static tb_status check_options(const tb_sqlite_options *opts)
 {
-	if (opts->version != TB_SQLITE_OPTIONS_VERSION)
+	if (opts->version < 1 || opts->version > TB_SQLITE_OPTIONS_VERSION)
 		return tb_error_set(TB_EVERSION, NULL, "sqlite options version %u is unknown",
 			opts->version);
 	if ((unsigned int)opts->sync > TB_SYNC_OFF)
@@ -1690,6 +1798,9 @@ static tb_status check_options(const tb_sqlite_options *opts)
 		return tb_error_set(TB_EINVAL, "busy_timeout_ms", "busy_timeout_ms must be >= 0");
 	if (opts->readers > MAX_READERS)
 		return tb_error_set(TB_EINVAL, "readers", "at most %u readers", MAX_READERS);
+	if (opts->version >= 2 && (opts->snapshot_reuse_ms < -1 || opts->snapshot_reuse_ms > 1000))
+		return tb_error_set(TB_EINVAL, "snapshot_reuse_ms",
+			"snapshot_reuse_ms must be -1 (never), 0 (default) or 1..1000");
 	return TB_OK;
 }
 
@@ -1720,6 +1831,7 @@ TB_API tb_status tb_storage_sqlite_open(tb_storage **out, const char *path,
 	char mode[32];
 	struct sq *sq;
 	size_t len;
+	int reuse_ms;
 	tb_status st;
 
 	if (out)
@@ -1747,6 +1859,8 @@ TB_API tb_status tb_storage_sqlite_open(tb_storage **out, const char *path,
 	sq->memory = strcmp(path, ":memory:") == 0;
 	sq->busy_timeout_ms = opts->busy_timeout_ms ? opts->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
 	sq->sync = opts->sync;
+	reuse_ms = opts->version >= 2 ? opts->snapshot_reuse_ms : 0;
+	sq->reuse_ns = reuse_ms < 0 ? -1 : (int64_t)(reuse_ms ? reuse_ms : DEFAULT_SNAPSHOT_REUSE_MS) * 1000000;
 
 	st = sync_init(sq);
 	if (st == TB_OK)

@@ -135,10 +135,67 @@ static const char schema_v2[] =
 	"CREATE INDEX tickets_free ON tickets(id) WHERE status = 1 AND order_id = '';"
 	"CREATE INDEX tickets_lapsing ON tickets(locked_until) WHERE status = 1 AND order_id <> '';";
 
+/*
+ * Version 3: tickets and orders become WITHOUT ROWID tables keyed by their
+ * TEXT id.  A lookup by id (GET /api/tickets/:id, every order, payment and
+ * cancel) then descends one b-tree instead of the id index and then the
+ * rowid table: one page read less per row among a million tickets, which
+ * made the server's GET by id about 20% faster (docs/performance.md).
+ * The indexes are the same; the tables are rebuilt in id order (sqlite.c
+ * runs migrations with foreign keys off and checks them before COMMIT).
+ */
+static const char schema_v3[] =
+	"CREATE TABLE tickets_v3 ("
+	"  id           TEXT    NOT NULL PRIMARY KEY,"
+	"  title        TEXT    NOT NULL,"
+	"  price_minor  INTEGER NOT NULL CHECK (price_minor > 0),"
+	"  currency     TEXT    NOT NULL,"
+	"  owner_id     TEXT    NOT NULL REFERENCES users(id),"
+	"  order_id     TEXT    NOT NULL DEFAULT '',"
+	"  locked_until INTEGER NOT NULL DEFAULT 0,"
+	"  status       INTEGER NOT NULL,"
+	"  version      INTEGER NOT NULL,"
+	"  created_at   INTEGER NOT NULL,"
+	"  updated_at   INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO tickets_v3 (id, title, price_minor, currency, owner_id, order_id, locked_until,"
+	"  status, version, created_at, updated_at)"
+	" SELECT id, title, price_minor, currency, owner_id, order_id, locked_until,"
+	"  status, version, created_at, updated_at FROM tickets ORDER BY id;"
+	"DROP TABLE tickets;"
+	"ALTER TABLE tickets_v3 RENAME TO tickets;"
+	"CREATE INDEX tickets_owner ON tickets(owner_id, id);"
+	"CREATE INDEX tickets_free ON tickets(id) WHERE status = 1 AND order_id = '';"
+	"CREATE INDEX tickets_lapsing ON tickets(locked_until) WHERE status = 1 AND order_id <> '';"
+
+	"CREATE TABLE orders_v3 ("
+	"  id          TEXT    NOT NULL PRIMARY KEY,"
+	"  ticket_id   TEXT    NOT NULL REFERENCES tickets(id),"
+	"  buyer_id    TEXT    NOT NULL REFERENCES users(id),"
+	"  seller_id   TEXT    NOT NULL,"
+	"  status      INTEGER NOT NULL,"
+	"  expires_at  INTEGER NOT NULL,"
+	"  price_minor INTEGER NOT NULL,"
+	"  currency    TEXT    NOT NULL,"
+	"  version     INTEGER NOT NULL,"
+	"  created_at  INTEGER NOT NULL,"
+	"  updated_at  INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO orders_v3 (id, ticket_id, buyer_id, seller_id, status, expires_at, price_minor,"
+	"  currency, version, created_at, updated_at)"
+	" SELECT id, ticket_id, buyer_id, seller_id, status, expires_at, price_minor,"
+	"  currency, version, created_at, updated_at FROM orders ORDER BY id;"
+	"DROP TABLE orders;"
+	"ALTER TABLE orders_v3 RENAME TO orders;"
+	"CREATE UNIQUE INDEX orders_one_live_per_ticket ON orders(ticket_id) WHERE status IN (1, 2);"
+	"CREATE INDEX orders_due ON orders(status, expires_at, id);"
+	"CREATE INDEX orders_buyer ON orders(buyer_id, id);";
+
 /* migrations[i] moves user_version i to i + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
