@@ -218,9 +218,37 @@ tb_status tb_event_to_json(char **out, const tb_event *e)
 			*out = NULL;
 		return tb_error_set(TB_EINVAL, "event", "event must not be NULL");
 	}
-	json_t *data = json_loads(e->payload, 0, NULL);
+	if (!out)
+		return tb_error_set(TB_EINVAL, "out", "out must not be NULL");
 	char at[32];
 	tb_json__iso(at, e->row.occurred_at_ms);
+	size_t len = strlen(e->payload);
+	if (tb_json__canonical(e->payload, len)) {
+		/*
+		 * What json_dumps would make of the parsed payload is the payload
+		 * itself: embed it as it is, without building a json_t (the event
+		 * log of a busy server writes a line per event).
+		 */
+		tb_jbuf b;
+		tb_jbuf__init(&b);
+		tb_jbuf__raw(&b, "{\"seq\":", 7);
+		tb_jbuf__int(&b, e->row.seq);
+		tb_jbuf__key(&b, "type");
+		tb_jbuf__str(&b, tb_event_name(e));
+		tb_jbuf__key(&b, "subject");
+		tb_jbuf__str(&b, tb_event_type_subject((tb_event_type)e->row.type));
+		tb_jbuf__key(&b, "aggregate_id");
+		tb_jbuf__str(&b, e->row.aggregate_id);
+		tb_jbuf__key(&b, "aggregate_version");
+		tb_jbuf__int(&b, e->row.aggregate_version);
+		tb_jbuf__key(&b, "occurred_at");
+		tb_jbuf__str(&b, at);
+		tb_jbuf__key(&b, "data");
+		tb_jbuf__raw(&b, e->payload, len);
+		tb_jbuf__raw(&b, "}", 1);
+		return tb_jbuf__take(out, &b);
+	}
+	json_t *data = json_loads(e->payload, 0, NULL);
 	return tb_json__dump(out, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
 		"seq", (json_int_t)e->row.seq, "type", tb_event_name(e),
 		"subject", tb_event_type_subject((tb_event_type)e->row.type),
