@@ -681,7 +681,7 @@ static void post_order(tbs_req *r)
 		return;
 	}
 	r->mutated = true;
-	tbs_ticker_wake(r->srv); /* a new deadline */
+	tbs_ticker_wake_by(r->srv, tb_order_expires_at_ms(order)); /* a new deadline */
 	/* Without the ticket (a storage hiccup) the order still renders, minus its title. */
 	if (tb_ticket_get(&ticket, r->srv->market, tb_order_ticket_id(order)) != TB_OK)
 		ticket = NULL;

@@ -807,7 +807,12 @@ describe('process', () => {
     assert.equal((await buyer.post('/api/payments', { orderId: paidOrder.id, token: 'tok_visa' })).status, 201);
     const t2 = await sellTicket(seller, 'Held over the restart', 5);
     const held = (await buyer.post('/api/orders', { ticketId: t2.id })).body;
-    const before = (await new Client(first.base).get('/metrics')).text;
+    // Events (and the metrics they move) are delivered just after the reply, not before it.
+    const before = await eventually(async () => {
+      const text = (await new Client(first.base).get('/metrics')).text;
+      return /^ticketyboo_orders\{state="created"\} 1$/m.test(text) &&
+        /^ticketyboo_orders\{state="complete"\} 1$/m.test(text) && text;
+    });
     assert.deepEqual(await first.stop('SIGTERM', { keep: true }), { code: 0, signal: null });
 
     const second = await startServer({ dir: first.dir });
