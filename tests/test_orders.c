@@ -56,6 +56,36 @@ static void create__locks_ticket_and_emits_events(void **state)
 	tb_order_free(o);
 }
 
+static void create_with_ticket__hands_back_the_ticket_as_a_get_would(void **state)
+{
+	world *w = *state;
+	tb_order *o = (tb_order *)1;
+	tb_ticket *tk = (tb_ticket *)1, *got = NULL;
+	assert_tb_status(tb_order_create_with_ticket(&o, NULL, w->t->m, w->buyer, w->ticket), TB_EINVAL);
+	assert_null(o);
+	assert_tb_ok(tb_order_create_with_ticket(&o, &tk, w->t->m, w->buyer, w->ticket));
+	assert_int_equal(tb_order_status_get(o), TB_ORDER_CREATED);
+	assert_tb_ok(tb_ticket_get(&got, w->t->m, w->ticket));
+	char *want = NULL, *have = NULL;
+	assert_tb_ok(tb_ticket_to_json(&want, got));
+	assert_tb_ok(tb_ticket_to_json(&have, tk));
+	assert_string_equal(have, want);
+	assert_true(tb_ticket_locked(tk));
+	assert_string_equal(tb_ticket_order_id(tk), tb_order_id(o));
+	assert_int_equal(tb_ticket_version(tk), 1);
+	assert_string_equal(tb_ticket_title(tk), "Final");
+	tb_free(want); tb_free(have);
+	tb_ticket_free(got);
+	tb_ticket_free(tk);
+	tb_order_free(o);
+	/* A refused order hands back nothing. */
+	o = (tb_order *)1;
+	tk = (tb_ticket *)1;
+	assert_tb_status(tb_order_create_with_ticket(&o, &tk, w->t->m, w->third, w->ticket), TB_ELOCKED);
+	assert_null(o);
+	assert_null(tk);
+}
+
 static void create__refuses_locked_own_unknown_and_unlisted(void **state)
 {
 	world *w = *state;
@@ -229,6 +259,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(create__locks_ticket_and_emits_events, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(create_with_ticket__hands_back_the_ticket_as_a_get_would, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(create__refuses_locked_own_unknown_and_unlisted, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(expiry__manual_clock_steps_through_the_lock, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(tick__expires_due_orders_once, world_setup, world_teardown),

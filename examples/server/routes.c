@@ -675,16 +675,14 @@ static void post_order(tbs_req *r)
 		reply_error(r, 400, "TicketId must be provided", "ticketId");
 		return;
 	}
-	st = tb_order_create(&order, r->srv->market, uid, ticket_id);
+	/* The ticket comes back from the order's own transaction: no second read for its title. */
+	st = tb_order_create_with_ticket(&order, &ticket, r->srv->market, uid, ticket_id);
 	if (st != TB_OK) {
 		fail(r, st, &create_order_rules);
 		return;
 	}
 	r->mutated = true;
 	tbs_ticker_wake_by(r->srv, tb_order_expires_at_ms(order)); /* a new deadline */
-	/* Without the ticket (a storage hiccup) the order still renders, minus its title. */
-	if (tb_ticket_get(&ticket, r->srv->market, tb_order_ticket_id(order)) != TB_OK)
-		ticket = NULL;
 	text = tbs_order_text(order, ticket, &len);
 	reply_text(r, 201, text, len);
 	tb_ticket_free(ticket);

@@ -84,6 +84,7 @@ typedef struct create_ctx {
 	const char *ticket_id;
 	int64_t now;
 	tb_order_row row;
+	tb_ticket_row ticket; /* as the order left it */
 } create_ctx;
 
 static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
@@ -157,6 +158,7 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	t.updated_at_ms = c->now;
 	if ((st = m->storage->ticket_update(txn, &t)) != TB_OK)
 		return st;
+	c->ticket = t;
 	tb_jbuf tp;
 	tb_jbuf__init(&tp);
 	tb_json__ticket_text(&tp, &t, c->now);
@@ -165,7 +167,9 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	return tb_event__append_text(m, txn, TB_EVENT_TICKET_UPDATED, t.id, t.version, &tp);
 }
 
-tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_id, const char *ticket_id)
+/* tb_order_create, and the ticket too when ticket_out is not NULL. */
+static tb_status order_create(tb_order **out, tb_ticket **ticket_out, tb_market *market, const char *buyer_id,
+	const char *ticket_id)
 {
 	tb_status st = tb_check__out(out);
 	if (st != TB_OK)
@@ -182,7 +186,30 @@ tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_i
 	st = tb_market__run(market, 1, create_txn, &c);
 	if (st == TB_OK)
 		st = tb_order__new_from_row(out, &c.row, market);
+	if (st == TB_OK && ticket_out && (st = tb_ticket__new_from_row(ticket_out, &c.ticket, c.now)) != TB_OK) {
+		/* The order is committed all the same; only its copy here ran out of memory. */
+		tb_order_free(*out);
+		*out = NULL;
+	}
 	return st;
+}
+
+tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_id, const char *ticket_id)
+{
+	return order_create(out, NULL, market, buyer_id, ticket_id);
+}
+
+tb_status tb_order_create_with_ticket(tb_order **order_out, tb_ticket **ticket_out, tb_market *market,
+	const char *buyer_id, const char *ticket_id)
+{
+	tb_status st = tb_check__out(ticket_out);
+	if (st != TB_OK) {
+		if (order_out)
+			*order_out = NULL;
+		return st;
+	}
+	*ticket_out = NULL;
+	return order_create(order_out, ticket_out, market, buyer_id, ticket_id);
 }
 
 /* ---- get / list ------------------------------------------------------------------ */
