@@ -61,6 +61,19 @@ TB_API TB_MUST_CHECK tb_status tb_order_create_with_ticket(tb_order **order_out,
 	tb_market *market, const char *buyer_id, const char *ticket_id);
 
 /**
+ * Order a ticket for the user signed in with `session_token`: the session
+ * is checked inside the order's own transaction, so a host that knows its
+ * caller only by a session token needs no tb_user_get_by_session() (a read
+ * transaction) first.  Otherwise as tb_order_create_with_ticket().
+ * @param[out] order_out the new order (tb_order_free()); NULL on failure.
+ * @param[out] ticket_out its ticket (tb_ticket_free()), or NULL if not wanted.
+ * @return as tb_order_create(); TB_EUNAUTH for an unknown, revoked or
+ *         expired session (nothing is written).
+ */
+TB_API TB_MUST_CHECK tb_status tb_order_create_by_session(tb_order **order_out, tb_ticket **ticket_out,
+	tb_market *market, const char *session_token, const char *ticket_id);
+
+/**
  * Fetch an order of the user's.
  * @return TB_OK; TB_ENOTFOUND; TB_EFORBIDDEN (someone else's order).
  */

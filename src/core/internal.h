@@ -154,6 +154,10 @@ void tb_order__view(tb_order *out, const tb_order_row *row, int64_t now_ms, int6
 tb_status tb_ticket__new_from_row(tb_ticket **out, const tb_ticket_row *row, int64_t now_ms);
 tb_status tb_order__new_from_row(tb_order **out, const tb_order_row *row, const tb_market *m);
 
+/* The user of a live session (users.c); TB_EUNAUTH when unknown, revoked or expired. */
+tb_status tb_session__user_id(tb_market *m, tb_storage_txn *txn, const unsigned char *hash, int64_t now_ms,
+	char user_id[TB_ID_SIZE]);
+
 /* Load an order, with the "order not found" detail. */
 tb_status tb_order__load(tb_market *m, tb_storage_txn *txn, const char *id, tb_order_row *out);
 

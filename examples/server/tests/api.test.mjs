@@ -382,6 +382,15 @@ describe('orders', () => {
     assertError(await buyer.post('/api/orders', { ticketId: '0190c0de-0000-7000-8000-000000000000' }), 404, 'Not Found');
     assertError(await buyer.post('/api/orders', { ticketId: 'garbage' }), 404, 'Not Found');
     assertError(await seller.post('/api/orders', { ticketId: t.id }), 400, 'You cannot buy your own ticket');
+    // A revoked session is 401 whatever the body says, and orders nothing.
+    const [gone] = await newUser(base, 'gone');
+    const revoked = new Client(base);
+    revoked.cookie = gone.cookie;
+    assert.equal((await gone.post('/api/users/signout', {})).status, 200);
+    for (const body of [{ ticketId: t.id }, {}, { ticketId: 'garbage' }, '{"ticketId":']) {
+      assertError(await revoked.post('/api/orders', body), 401, 'Not authorized');
+    }
+    assert.equal((await new Client(base).get(`/api/tickets/${t.id}`)).body.locked, false);
   });
 
   test('GET /api/orders: only the caller\'s orders, with their tickets', async () => {
