@@ -32,8 +32,8 @@ static void push_to_browsers(tbs_server *srv, const tb_event *event)
 	size_t len = 0;
 	char *frame;
 
-	if (!is_public(tb_event_type_get(event)))
-		return;
+	if (!is_public(tb_event_type_get(event)) || tbs_sse_clients(srv->hub) == 0)
+		return; /* nobody to tell: not even the frame is built */
 	frame = tbs_event_frame(event, &len);
 	if (frame)
 		tbs_sse_broadcast(srv->hub, frame, len);
