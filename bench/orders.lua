@@ -12,7 +12,8 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local cookie, first, stride, n, bad = "", 0, 2, 0, 0
+local cookie, first, stride, n = "", 0, 2, 0
+bad = 0 -- a global: done() reads it from each thread with thread:get
 function init(args)
   cookie = args[1]
   first = tonumber(args[2]) or 0

@@ -980,6 +980,10 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
 %rename("$ignore", regextarget=1) "^tb_(user|session|ticket|ticket_page|order|order_page|charge|event|event_page|clock_manual|payment_provider)_free$";
 %ignore tb_market_close;
 %ignore tb_free;
+/* A C host's savings of a read (tb_user_get_by_session, tb_order_create and
+ * tb_ticket_get do the same). */
+%ignore tb_order_create_with_ticket;
+%ignore tb_order_create_by_session;
 /* Copies are made where needed (page.get); the proxies own what they hold. */
 %rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_dup$";
 /* Options, query and vtable structs with borrowed pointers: replaced by the

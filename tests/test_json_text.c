@@ -23,6 +23,8 @@ static void assert_text(tb_jbuf *b, const char *want)
 	tb_jbuf__raw(b, "}", 1);
 	assert_false(b->oom);
 	assert_string_equal(b->p, want);
+	/* tb_event_to_json embeds such a payload as it is */
+	assert_true(tb_json__canonical(b->p, b->len));
 	tb_jbuf__free(b);
 }
 
@@ -113,12 +115,96 @@ static void jbuf__grows_past_its_inline_buffer(void **state)
 	free(want);
 }
 
+/* jansson's load-and-dump of s, or NULL when it does not load. */
+static char *roundtrip(const char *s)
+{
+	json_t *j = json_loads(s, 0, NULL);
+	return j ? dump(j) : NULL;
+}
+
+static void canonical__only_what_jansson_dumps_back_unchanged(void **state)
+{
+	static const struct { const char *text; bool canonical; } cases[] = {
+		{ "{}", true }, { "[]", true }, { "{\"a\":1}", true },
+		{ "{\"a\":[1,-2,0,true,false,null,\"x\"],\"b\":{\"c\":{}}}", true },
+		{ "{\"q\":\"\\\" \\\\ \\b\\f\\n\\r\\t\"}", true },
+		{ "{\"c\":\"\\u0001\\u001F caf\xc3\xa9\"}", true },
+		{ "{\"n\":123456789012345678}", true },
+		/* jansson would write these differently, or not load them at all */
+		{ "{\"c\":\"\\u001f\"}", false },     /* lowercase hex */
+		{ "{\"c\":\"\\u000A\"}", false },     /* \n has a short form */
+		{ "{\"c\":\"\\u00e9\"}", false },     /* jansson writes the UTF-8 */
+		{ "{\"c\":\"\\u0000\"}", false },     /* NUL refused */
+		{ "{\"c\":\"\\/\"}", false },         /* slash unescaped */
+		{ "{\"a\": 1}", false }, { " {}", false }, { "{}\n", false },
+		{ "{\"a\":1.5}", false }, { "{\"a\":1e3}", false }, { "{\"a\":-0}", false },
+		{ "{\"a\":01}", false }, { "{\"a\":1234567890123456789}", false },
+		{ "{\"c\":\"\xc3\"}", false },          /* invalid UTF-8 */
+		{ "{\"c\":\"a\tb\"}", false },          /* raw control character */
+		{ "{\"a\":1,}", false }, { "{\"a\"}", false }, { "[1,]", false }, { "{\"a\":tru}", false },
+		{ "{\"a\":1}x", false }, { "1", false }, { "\"s\"", false }, { "", false }, { "{", false },
+		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *s = cases[i].text;
+		char *again = roundtrip(s);
+		bool canonical = tb_json__canonical(s, strlen(s));
+		if (canonical != cases[i].canonical)
+			fail_msg("case %zu (%s): canonical is %d", i, s, canonical);
+		/* the property the fast path relies on */
+		if (canonical && (!again || strcmp(again, s) != 0))
+			fail_msg("case %zu (%s) is not what jansson dumps: %s", i, s, again ? again : "(no load)");
+		free(again);
+	}
+}
+
+/* tb_event_to_json as it was: the payload loaded with jansson and dumped inside the line. */
+static char *event_line_by_jansson(const tb_event *e)
+{
+	char at[32];
+	tb_json__iso(at, tb_event_occurred_at_ms(e));
+	json_t *data = json_loads(tb_event_payload(e), 0, NULL);
+	return dump(json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
+		"seq", (json_int_t)tb_event_seq(e), "type", tb_event_name(e),
+		"subject", tb_event_type_subject(tb_event_type_get(e)),
+		"aggregate_id", tb_event_aggregate_id(e), "aggregate_version", (json_int_t)tb_event_aggregate_version(e),
+		"occurred_at", at, "data", data ? data : json_null()));
+}
+
+static void event_to_json__same_line_as_through_jansson(void **state)
+{
+	static const char *payloads[] = {
+		"{\"id\":\"x\",\"title\":\"caf\xc3\xa9 \\\"q\\\" \\u0001\",\"n\":-5,\"t\":{\"a\":[true,null]}}",
+		"{\"spaced\": 1, \"real\": 2.50}", /* re-rendered by jansson */
+		"{\"c\":\"\\u00e9\"}", "not json", "", "[1,2]",
+	};
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		struct tb_event e;
+		memset(&e, 0, sizeof(e));
+		e.row.seq = 42 + (int64_t)i;
+		e.row.type = TB_EVENT_ORDER_CREATED;
+		tb_str__copy(e.row.aggregate_id, sizeof(e.row.aggregate_id), "agg \"id\"");
+		e.row.aggregate_version = 3;
+		e.row.occurred_at_ms = TBT_T0;
+		e.payload = (char *)payloads[i];
+		assert_int_equal(tb_json__canonical(e.payload, strlen(e.payload)), i == 0 || i == 5);
+		char *want = event_line_by_jansson(&e), *got = NULL;
+		assert_tb_ok(tb_event_to_json(&got, &e));
+		assert_string_equal(got, want);
+		tb_free(got);
+		free(want);
+	}
+	assert_tb_status(tb_event_to_json(NULL, NULL), TB_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ticket_text__matches_jansson_for_every_kind_of_title),
 		cmocka_unit_test(order_text__matches_jansson_with_extra_members),
 		cmocka_unit_test(jbuf__grows_past_its_inline_buffer),
+		cmocka_unit_test(canonical__only_what_jansson_dumps_back_unchanged),
+		cmocka_unit_test(event_to_json__same_line_as_through_jansson),
 	};
 	return cmocka_run_group_tests_name("json_text", tests, NULL, NULL);
 }

@@ -65,8 +65,11 @@ static void sale__every_allocation_failure_is_clean(void **state)
 		tb_charge *c = NULL;
 		tb_ticket_page *page = NULL;
 		tb_event_page *events = NULL;
-		tb_status st = tb_order_create(&o, t->m, buyer, ticket);
+		tb_ticket *locked = NULL;
+		tb_status st = tb_order_create_with_ticket(&o, &locked, t->m, buyer, ticket);
 		expect_ok_or_enomem(st, "order");
+		assert_true(st == TB_OK ? o && locked : !o && !locked);
+		tb_ticket_free(locked);
 		if (st == TB_OK) {
 			tb_status pay = tb_order_pay(&c, t->m, buyer, tb_order_id(o), "tok_visa");
 			expect_ok_or_enomem(pay, "pay");

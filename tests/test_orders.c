@@ -56,6 +56,79 @@ static void create__locks_ticket_and_emits_events(void **state)
 	tb_order_free(o);
 }
 
+static void create_with_ticket__hands_back_the_ticket_as_a_get_would(void **state)
+{
+	world *w = *state;
+	tb_order *o = (tb_order *)1;
+	tb_ticket *tk = (tb_ticket *)1, *got = NULL;
+	assert_tb_status(tb_order_create_with_ticket(&o, NULL, w->t->m, w->buyer, w->ticket), TB_EINVAL);
+	assert_null(o);
+	assert_tb_ok(tb_order_create_with_ticket(&o, &tk, w->t->m, w->buyer, w->ticket));
+	assert_int_equal(tb_order_status_get(o), TB_ORDER_CREATED);
+	assert_tb_ok(tb_ticket_get(&got, w->t->m, w->ticket));
+	char *want = NULL, *have = NULL;
+	assert_tb_ok(tb_ticket_to_json(&want, got));
+	assert_tb_ok(tb_ticket_to_json(&have, tk));
+	assert_string_equal(have, want);
+	assert_true(tb_ticket_locked(tk));
+	assert_string_equal(tb_ticket_order_id(tk), tb_order_id(o));
+	assert_int_equal(tb_ticket_version(tk), 1);
+	assert_string_equal(tb_ticket_title(tk), "Final");
+	tb_free(want); tb_free(have);
+	tb_ticket_free(got);
+	tb_ticket_free(tk);
+	tb_order_free(o);
+	/* A refused order hands back nothing. */
+	o = (tb_order *)1;
+	tk = (tb_ticket *)1;
+	assert_tb_status(tb_order_create_with_ticket(&o, &tk, w->t->m, w->third, w->ticket), TB_ELOCKED);
+	assert_null(o);
+	assert_null(tk);
+}
+
+static tb_session *signin(world *w, const char *email)
+{
+	tb_session *s = NULL;
+	assert_tb_ok(tb_user_signin(&s, w->t->m, email, "correct horse battery"));
+	return s;
+}
+
+static void create_by_session__buyer_is_the_live_sessions_user(void **state)
+{
+	world *w = *state;
+	tb_session *buyer = signin(w, "buyer@example.com"), *seller = signin(w, "seller@example.com");
+	tb_session *third = signin(w, "third@example.com");
+	char *other = tbt_ticket(w->t, w->seller, "Other", 700);
+	tb_order *o = (tb_order *)1;
+	tb_ticket *tk = (tb_ticket *)1;
+	size_t events = tbt_event_count(w->t, 0);
+
+	/* Refused before anything is written: malformed, revoked, not a buyer of one's own ticket. */
+	assert_tb_status(tb_order_create_by_session(&o, &tk, w->t->m, "not-a-token", w->ticket), TB_EUNAUTH);
+	assert_null(o);
+	assert_null(tk);
+	assert_tb_status(tb_order_create_by_session(NULL, NULL, w->t->m, tb_session_token(buyer), w->ticket), TB_EINVAL);
+	assert_tb_ok(tb_user_signout(w->t->m, tb_session_token(third)));
+	assert_tb_status(tb_order_create_by_session(&o, &tk, w->t->m, tb_session_token(third), w->ticket), TB_EUNAUTH);
+	assert_string_equal(tb_last_error()->message, "session is unknown, revoked or expired");
+	assert_tb_status(tb_order_create_by_session(&o, NULL, w->t->m, tb_session_token(seller), w->ticket), TB_EFORBIDDEN);
+	assert_int_equal(tbt_event_count(w->t, 0), events);
+
+	assert_tb_ok(tb_order_create_by_session(&o, &tk, w->t->m, tb_session_token(buyer), w->ticket));
+	assert_string_equal(tb_order_buyer_id(o), w->buyer);
+	assert_string_equal(tb_ticket_order_id(tk), tb_order_id(o));
+	tb_order_free(o);
+	tb_ticket_free(tk);
+
+	/* An expired session orders nothing either. */
+	tbt_advance(w->t, TB_DEFAULT_SESSION_TTL_MS);
+	assert_tb_status(tb_order_create_by_session(&o, NULL, w->t->m, tb_session_token(buyer), other), TB_EUNAUTH);
+	tb_session_free(buyer);
+	tb_session_free(seller);
+	tb_session_free(third);
+	free(other);
+}
+
 static void create__refuses_locked_own_unknown_and_unlisted(void **state)
 {
 	world *w = *state;
@@ -229,6 +302,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(create__locks_ticket_and_emits_events, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(create_with_ticket__hands_back_the_ticket_as_a_get_would, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(create_by_session__buyer_is_the_live_sessions_user, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(create__refuses_locked_own_unknown_and_unlisted, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(expiry__manual_clock_steps_through_the_lock, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(tick__expires_due_orders_once, world_setup, world_teardown),

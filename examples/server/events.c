@@ -2,12 +2,19 @@
  * events.c - the server's durable subscriber "server-log".
  *
  * Every event the market commits reaches this callback at least once, in
- * order (on the ticker thread, or on a request thread right after a
- * mutation).  It writes the event as one JSON line to stdout and to the
+ * order.  It writes the event as one JSON line to stdout and to the
  * --events-log file, feeds the metrics, and pushes a small public notice to
  * the browsers: type, record id and version only.  Payloads stay on the
  * server, since they may name users; a page that cares refetches through
  * the API, which checks who is asking.
+ *
+ * Delivery runs on a dispatcher thread of its own: a request that changed
+ * something only wakes it (tbs_events_kick) and replies at once.  One pass
+ * of the dispatcher delivers every event committed so far and stores the
+ * cursor once, so under load one cursor write covers the events of many
+ * requests instead of each request delivering (and writing the cursor) on
+ * its own thread.  The ticker's ticks deliver too (expiries, settled
+ * payments, and whatever a failed pass left: at most a tick period later).
  */
 #include "server.h"
 
@@ -25,8 +32,8 @@ static void push_to_browsers(tbs_server *srv, const tb_event *event)
 	size_t len = 0;
 	char *frame;
 
-	if (!is_public(tb_event_type_get(event)))
-		return;
+	if (!is_public(tb_event_type_get(event)) || tbs_sse_clients(srv->hub) == 0)
+		return; /* nobody to tell: not even the frame is built */
 	frame = tbs_event_frame(event, &len);
 	if (frame)
 		tbs_sse_broadcast(srv->hub, frame, len);
@@ -62,13 +69,86 @@ static tb_status on_event(const tb_event *event, void *payload)
 	return TB_OK;
 }
 
-tb_status tbs_events_start(tbs_server *srv)
+struct tbs_dispatcher {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool pending; /* kicked since the current pass began */
+	bool stop;
+};
+
+static void *dispatcher_main(void *arg)
 {
-	return tb_event_subscribe(srv->market, TBS_SUBSCRIBER_NAME, on_event, srv);
+	tbs_server *srv = arg;
+	struct tbs_dispatcher *d = srv->dispatcher;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (!d->pending && !d->stop)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->stop)
+			break;
+		/* Kicks from now on ask for another pass: this one may read too early for them. */
+		d->pending = false;
+		pthread_mutex_unlock(&d->mu);
+		if (tb_event_dispatch(srv->market, NULL) != TB_OK)
+			tbs_log("event dispatch failed (the tick retries): %s", tb_last_error()->message);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
 }
 
-void tbs_events_dispatch(tbs_server *srv)
+tb_status tbs_events_start(tbs_server *srv)
 {
-	if (tb_event_dispatch(srv->market, NULL) != TB_OK)
-		tbs_log("event dispatch failed (the tick retries): %s", tb_last_error()->message);
+	struct tbs_dispatcher *d;
+	tb_status st = tb_event_subscribe(srv->market, TBS_SUBSCRIBER_NAME, on_event, srv);
+
+	if (st != TB_OK)
+		return st;
+	if (!(d = calloc(1, sizeof *d)))
+		return TB_ENOMEM;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	d->pending = true; /* deliver what the last run left behind */
+	srv->dispatcher = d;
+	if (pthread_create(&d->thread, NULL, dispatcher_main, srv) != 0) {
+		srv->dispatcher = NULL;
+		pthread_cond_destroy(&d->cv);
+		pthread_mutex_destroy(&d->mu);
+		free(d);
+		return TB_ENOMEM;
+	}
+	return TB_OK;
+}
+
+void tbs_events_kick(tbs_server *srv)
+{
+	struct tbs_dispatcher *d = srv->dispatcher;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	if (!d->pending) {
+		d->pending = true;
+		pthread_cond_signal(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+void tbs_events_stop(tbs_server *srv)
+{
+	struct tbs_dispatcher *d = srv->dispatcher;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+	srv->dispatcher = NULL;
 }

@@ -315,7 +315,7 @@ static void handle(struct request *rq)
 		tbs_routes_run(r);
 		rq->streaming = r->streaming;
 		if (r->mutated)
-			tbs_events_dispatch(srv); /* browsers hear of it before the reply leaves */
+			tbs_events_kick(srv); /* log line, metrics and browsers follow promptly */
 		return;
 	}
 	if (!is_api_path(r->path) && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&

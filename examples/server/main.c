@@ -305,10 +305,12 @@ int main(int argc, char **argv)
 		;
 	tbs_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	tbs_http_stop(&srv, DRAIN_MS);
+	tbs_events_stop(&srv);
 	tbs_ticker_stop(&srv);
 	rc = 0;
 	tbs_log("stopped");
 out:
+	tbs_events_stop(&srv);
 	tb_market_close(srv.market);
 	tbs_payments_close(&srv);
 	tbs_sse_free(srv.hub);

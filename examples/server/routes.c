@@ -659,32 +659,35 @@ static json_t *order_json(tbs_req *r, const tb_order *order)
 
 static void post_order(tbs_req *r)
 {
-	const char *uid = require_user(r);
-	const char *ticket_id;
-	json_t *body;
+	const char *token = session_token(r);
+	json_t *body = token ? body_object(r) : NULL;
+	const char *ticket_id = body ? string_member(body, "ticketId") : NULL;
 	tb_order *order = NULL;
 	tb_ticket *ticket = NULL;
 	size_t len = 0;
 	char *text;
 	tb_status st;
 
-	if (!uid || !(body = body_object(r)))
-		return;
-	ticket_id = string_member(body, "ticketId");
 	if (!ticket_id || !*ticket_id) {
-		reply_error(r, 400, "TicketId must be provided", "ticketId");
+		/* Signed out is 401 before any complaint about the body, as on every route. */
+		if (require_user(r) && body)
+			reply_error(r, 400, "TicketId must be provided", "ticketId");
 		return;
 	}
-	st = tb_order_create(&order, r->srv->market, uid, ticket_id);
+	/*
+	 * One transaction checks the session, creates the order and hands back
+	 * the ticket (for the reply's title): no read before or after it.
+	 */
+	st = tb_order_create_by_session(&order, &ticket, r->srv->market, token, ticket_id);
 	if (st != TB_OK) {
+		/* A malformed ticket id is refused before the session is looked at: 401 still comes first. */
+		if (st == TB_ENOTFOUND && !require_user(r))
+			return;
 		fail(r, st, &create_order_rules);
 		return;
 	}
 	r->mutated = true;
-	tbs_ticker_wake(r->srv); /* a new deadline */
-	/* Without the ticket (a storage hiccup) the order still renders, minus its title. */
-	if (tb_ticket_get(&ticket, r->srv->market, tb_order_ticket_id(order)) != TB_OK)
-		ticket = NULL;
+	tbs_ticker_wake_by(r->srv, tb_order_expires_at_ms(order)); /* a new deadline */
 	text = tbs_order_text(order, ticket, &len);
 	reply_text(r, 201, text, len);
 	tb_ticket_free(ticket);

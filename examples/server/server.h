@@ -31,6 +31,7 @@
 #define TBS_SESSION_COOKIE "tb_session"
 #define TBS_SUBSCRIBER_NAME "server-log"
 
+struct tbs_dispatcher;
 struct tbs_metrics;
 struct tbs_sse_hub;
 struct tbs_ticker;
@@ -62,6 +63,7 @@ typedef struct tbs_server {
 	struct tbs_metrics *metrics;
 	struct tbs_sse_hub *hub;
 	struct tbs_ticker *ticker;
+	struct tbs_dispatcher *dispatcher; /* events.c: delivers events off the request threads */
 	bool webhook_enabled;         /* --payments stripe with STRIPE_WEBHOOK_SECRET */
 	FILE *events_log;             /* NULL unless --events-log */
 	pthread_mutex_t log_mu;       /* one event line at a time */
@@ -193,17 +195,22 @@ tb_status tbs_payments_webhook(tbs_server *srv, const char *signature, const cha
 
 /* ---- events.c ------------------------------------------------------------- */
 
-/* Subscribe "server-log" (log lines, metrics, SSE). */
+/* Subscribe "server-log" (log lines, metrics, SSE) and start its dispatcher thread. */
 tb_status tbs_events_start(tbs_server *srv);
-/* Deliver pending events now (after a mutation), ignoring failures. */
-void tbs_events_dispatch(tbs_server *srv);
+/*
+ * After a mutation: wake the dispatcher thread, which delivers every event
+ * committed before its next pass begins.  Returns at once.
+ */
+void tbs_events_kick(tbs_server *srv);
+/* Stop and join the dispatcher thread (the final tick delivers the rest); NULL-safe. */
+void tbs_events_stop(tbs_server *srv);
 
 /* ---- ticker.c ------------------------------------------------------------- */
 
 /* Start the timer thread; it ticks when tb_market_next_deadline() says. */
 int tbs_ticker_start(tbs_server *srv);
-/* Wake the thread early (e.g. after a new deadline appeared). */
-void tbs_ticker_wake(tbs_server *srv);
+/* A new deadline (market ms): wake the thread early if it planned to sleep past it. */
+void tbs_ticker_wake_by(tbs_server *srv, int64_t deadline_ms);
 /* Stop and join it, then run one final tick. */
 void tbs_ticker_stop(tbs_server *srv);
 

@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "market.h"
+#include "tickets.h"
 
 TB_BEGIN_DECL
 
@@ -44,6 +45,33 @@ typedef enum tb_order_status {
  */
 TB_API TB_MUST_CHECK tb_status tb_order_create(tb_order **out, tb_market *market,
 	const char *buyer_id, const char *ticket_id);
+
+/**
+ * tb_order_create(), also handing back the ticket as the order left it:
+ * locked by this order, its version bumped; what tb_ticket_get() would
+ * return right after, without that second read.  For a host that shows
+ * the new order with its ticket (the reference server's POST /api/orders).
+ * @param[out] order_out the new order (tb_order_free()); NULL on failure.
+ * @param[out] ticket_out its ticket (tb_ticket_free()); NULL on failure.
+ * @return as tb_order_create(); TB_EINVAL when either out is NULL;
+ *         TB_ENOMEM when the copies could not be made (the order was
+ *         created all the same, as with tb_order_create()).
+ */
+TB_API TB_MUST_CHECK tb_status tb_order_create_with_ticket(tb_order **order_out, tb_ticket **ticket_out,
+	tb_market *market, const char *buyer_id, const char *ticket_id);
+
+/**
+ * Order a ticket for the user signed in with `session_token`: the session
+ * is checked inside the order's own transaction, so a host that knows its
+ * caller only by a session token needs no tb_user_get_by_session() (a read
+ * transaction) first.  Otherwise as tb_order_create_with_ticket().
+ * @param[out] order_out the new order (tb_order_free()); NULL on failure.
+ * @param[out] ticket_out its ticket (tb_ticket_free()), or NULL if not wanted.
+ * @return as tb_order_create(); TB_EUNAUTH for an unknown, revoked or
+ *         expired session (nothing is written).
+ */
+TB_API TB_MUST_CHECK tb_status tb_order_create_by_session(tb_order **order_out, tb_ticket **ticket_out,
+	tb_market *market, const char *session_token, const char *ticket_id);
 
 /**
  * Fetch an order of the user's.

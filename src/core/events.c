@@ -123,6 +123,7 @@ static tb_status collect_event(const tb_event_row *row, void *payload)
 }
 
 typedef struct read_ctx {
+	const char *cursor; /* read from this subscriber's cursor on, in the same transaction; or NULL */
 	int64_t after;
 	unsigned int limit;
 	tb_vec v;
@@ -133,14 +134,17 @@ static tb_status read_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	read_ctx *c = vctx;
 	page_clear(&c->v); /* the runner may retry */
 	c->v.item_size = sizeof(tb_event);
-	return m->storage->event_read(txn, c->after, c->limit, collect_event, &c->v);
+	tb_status st = c->cursor ? m->storage->cursor_get(txn, c->cursor, &c->after) : TB_OK;
+	return st == TB_OK ? m->storage->event_read(txn, c->after, c->limit, collect_event, &c->v) : st;
 }
 
-static tb_status read_events(tb_market *m, int64_t after, unsigned int limit, tb_vec *out)
+/* Events after *after (or, with `cursor`, after that subscriber's cursor, stored into *after). */
+static tb_status read_events(tb_market *m, const char *cursor, int64_t *after, unsigned int limit, tb_vec *out)
 {
 	read_ctx c;
 	memset(&c, 0, sizeof(c));
-	c.after = after;
+	c.cursor = cursor;
+	c.after = *after;
 	c.limit = limit;
 	c.v.item_size = sizeof(tb_event);
 	tb_status st = tb_market__run(m, 0, read_txn, &c);
@@ -148,6 +152,7 @@ static tb_status read_events(tb_market *m, int64_t after, unsigned int limit, tb
 		page_clear(&c.v);
 		return st;
 	}
+	*after = c.after;
 	*out = c.v;
 	return TB_OK;
 }
@@ -167,7 +172,7 @@ tb_status tb_event_read(tb_event_page **out, tb_market *market, int64_t after_se
 	tb_event_page *page = calloc(1, sizeof(*page));
 	if (!page)
 		return tb_error__oom();
-	st = read_events(market, after_seq, limit ? limit : 100, &page->v);
+	st = read_events(market, NULL, &after_seq, limit ? limit : 100, &page->v);
 	if (st != TB_OK) {
 		free(page);
 		return st;
@@ -218,9 +223,37 @@ tb_status tb_event_to_json(char **out, const tb_event *e)
 			*out = NULL;
 		return tb_error_set(TB_EINVAL, "event", "event must not be NULL");
 	}
-	json_t *data = json_loads(e->payload, 0, NULL);
+	if (!out)
+		return tb_error_set(TB_EINVAL, "out", "out must not be NULL");
 	char at[32];
 	tb_json__iso(at, e->row.occurred_at_ms);
+	size_t len = strlen(e->payload);
+	if (tb_json__canonical(e->payload, len)) {
+		/*
+		 * What json_dumps would make of the parsed payload is the payload
+		 * itself: embed it as it is, without building a json_t (the event
+		 * log of a busy server writes a line per event).
+		 */
+		tb_jbuf b;
+		tb_jbuf__init(&b);
+		tb_jbuf__raw(&b, "{\"seq\":", 7);
+		tb_jbuf__int(&b, e->row.seq);
+		tb_jbuf__key(&b, "type");
+		tb_jbuf__str(&b, tb_event_name(e));
+		tb_jbuf__key(&b, "subject");
+		tb_jbuf__str(&b, tb_event_type_subject((tb_event_type)e->row.type));
+		tb_jbuf__key(&b, "aggregate_id");
+		tb_jbuf__str(&b, e->row.aggregate_id);
+		tb_jbuf__key(&b, "aggregate_version");
+		tb_jbuf__int(&b, e->row.aggregate_version);
+		tb_jbuf__key(&b, "occurred_at");
+		tb_jbuf__str(&b, at);
+		tb_jbuf__key(&b, "data");
+		tb_jbuf__raw(&b, e->payload, len);
+		tb_jbuf__raw(&b, "}", 1);
+		return tb_jbuf__take(out, &b);
+	}
+	json_t *data = json_loads(e->payload, 0, NULL);
 	return tb_json__dump(out, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
 		"seq", (json_int_t)e->row.seq, "type", tb_event_name(e),
 		"subject", tb_event_type_subject((tb_event_type)e->row.type),
@@ -395,12 +428,11 @@ tb_status tb_event_cursor(int64_t *out, tb_market *market, const char *name)
 static tb_status deliver(tb_market *m, tb_subscriber *s, size_t *delivered, bool *failed)
 {
 	cursor_ctx c = { s->name, 0 };
-	tb_status st = tb_market__run(m, 0, cursor_get_txn, &c);
-	if (st != TB_OK)
-		return st;
-	for (;;) {
+	tb_status st;
+	/* The first batch is read in the transaction that reads the cursor: one read, not two. */
+	for (bool first = true;; first = false) {
 		tb_vec v;
-		if ((st = read_events(m, c.seq, DISPATCH_BATCH, &v)) != TB_OK)
+		if ((st = read_events(m, first ? s->name : NULL, &c.seq, DISPATCH_BATCH, &v)) != TB_OK)
 			return st;
 		int64_t acked = c.seq;
 		size_t n = 0;

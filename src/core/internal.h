@@ -154,6 +154,10 @@ void tb_order__view(tb_order *out, const tb_order_row *row, int64_t now_ms, int6
 tb_status tb_ticket__new_from_row(tb_ticket **out, const tb_ticket_row *row, int64_t now_ms);
 tb_status tb_order__new_from_row(tb_order **out, const tb_order_row *row, const tb_market *m);
 
+/* The user of a live session (users.c); TB_EUNAUTH when unknown, revoked or expired. */
+tb_status tb_session__user_id(tb_market *m, tb_storage_txn *txn, const unsigned char *hash, int64_t now_ms,
+	char user_id[TB_ID_SIZE]);
+
 /* Load an order, with the "order not found" detail. */
 tb_status tb_order__load(tb_market *m, tb_storage_txn *txn, const char *id, tb_order_row *out);
 
@@ -210,6 +214,13 @@ void tb_jbuf__str(tb_jbuf *b, const char *s);
 void tb_jbuf__int(tb_jbuf *b, int64_t v);
 /* ,"key": (no comma right after the opening brace) */
 void tb_jbuf__key(tb_jbuf *b, const char *key);
+/* Move the text into *out (malloc'd, tb_free); TB_ENOMEM if it ran out. Frees b. */
+tb_status tb_jbuf__take(char **out, tb_jbuf *b);
+/*
+ * Whether len bytes at s are JSON that jansson loads and dumps back
+ * (JSON_COMPACT) byte for byte, as every payload the library writes is.
+ */
+bool tb_json__canonical(const char *s, size_t len);
 /* The members of tb_json__order / tb_json__ticket, opened but not closed. */
 void tb_json__order_text(tb_jbuf *b, const tb_order_row *row, int effective_status);
 void tb_json__ticket_text(tb_jbuf *b, const tb_ticket_row *row, int64_t now_ms);

@@ -184,6 +184,22 @@ void tb_jbuf__int(tb_jbuf *b, int64_t v)
 	tb_jbuf__raw(b, num, (size_t)n);
 }
 
+tb_status tb_jbuf__take(char **out, tb_jbuf *b)
+{
+	char *text = NULL;
+	if (!b->oom) {
+		if (b->p != b->small) {
+			text = b->p;
+			tb_jbuf__init(b); /* the heap buffer is the caller's now */
+		} else if ((text = malloc(b->len + 1)) != NULL) {
+			memcpy(text, b->small, b->len + 1);
+		}
+	}
+	tb_jbuf__free(b);
+	*out = text;
+	return text ? TB_OK : tb_error__oom();
+}
+
 /* ,"key": (the comma unless the object was just opened) */
 void tb_jbuf__key(tb_jbuf *b, const char *key)
 {
@@ -269,4 +285,125 @@ tb_status tb_json__dump(char **out, json_t *obj)
 	*out = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	return *out ? TB_OK : tb_error__oom();
+}
+
+/* ---- canonical payloads ---------------------------------------------------- */
+
+/*
+ * Whether `s` is JSON text that jansson would dump back byte for byte after
+ * loading it: no whitespace between tokens, strings escaped exactly as
+ * tb_jbuf__str does (valid UTF-8, no NUL), integers in their shortest form
+ * within int64, no reals, at most CANON_DEPTH levels deep.  Every payload the
+ * library writes qualifies; anything else is for jansson to judge.  (A
+ * duplicate key is not detected: the library never writes one.)
+ */
+#define CANON_DEPTH 32
+
+typedef struct canon {
+	const char *p, *end;
+} canon;
+
+static bool canon_value(canon *c, int depth);
+
+static bool canon_lit(canon *c, const char *word, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+		return false;
+	c->p += n;
+	return true;
+}
+
+static bool canon_string(canon *c)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (c->p == c->end || *c->p != '"')
+		return false;
+	const char *start = ++c->p;
+	while (c->p < c->end && *c->p != '"') {
+		unsigned char ch = (unsigned char)*c->p;
+		if (ch < 0x20)
+			return false;
+		if (ch != '\\') {
+			c->p++;
+			continue;
+		}
+		if (c->end - c->p < 2)
+			return false;
+		char e = c->p[1];
+		if (e && strchr("\"\\bfnrt", e)) {
+			c->p += 2;
+			continue;
+		}
+		/* \u00XX, as tb_jbuf__str writes the control characters without a short form */
+		if (e != 'u' || c->end - c->p < 6 || memcmp(c->p + 2, "00", 2) != 0)
+			return false;
+		const char *hi = memchr(hex, c->p[4], 2), *lo = memchr(hex, c->p[5], 16);
+		if (!hi || !lo)
+			return false;
+		int v = (int)(hi - hex) * 16 + (int)(lo - hex);
+		if (v == 0 || strchr("\b\f\n\r\t", v))
+			return false;
+		c->p += 6;
+	}
+	if (c->p == c->end || !tb_utf8__valid(start, (size_t)(c->p - start), NULL))
+		return false;
+	c->p++;
+	return true;
+}
+
+static bool canon_integer(canon *c)
+{
+	const char *start = c->p;
+	if (c->p < c->end && *c->p == '-')
+		c->p++;
+	const char *digits = c->p;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	size_t n = (size_t)(c->p - digits);
+	if (n == 0 || n > 18 || (n > 1 && *digits == '0') || (n == 1 && *digits == '0' && digits != start))
+		return false;
+	return c->p == c->end || (*c->p != '.' && *c->p != 'e' && *c->p != 'E');
+}
+
+static bool canon_members(canon *c, char close, int depth)
+{
+	c->p++;
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		return true;
+	}
+	for (;;) {
+		if (close == '}' && (!canon_string(c) || !canon_lit(c, ":", 1)))
+			return false;
+		if (!canon_value(c, depth + 1))
+			return false;
+		if (c->p < c->end && *c->p == close) {
+			c->p++;
+			return true;
+		}
+		if (!canon_lit(c, ",", 1))
+			return false;
+	}
+}
+
+static bool canon_value(canon *c, int depth)
+{
+	if (c->p == c->end || depth > CANON_DEPTH)
+		return false;
+	switch (*c->p) {
+	case '{': return canon_members(c, '}', depth);
+	case '[': return canon_members(c, ']', depth);
+	case '"': return canon_string(c);
+	case 't': return canon_lit(c, "true", 4);
+	case 'f': return canon_lit(c, "false", 5);
+	case 'n': return canon_lit(c, "null", 4);
+	default: return canon_integer(c);
+	}
+}
+
+bool tb_json__canonical(const char *s, size_t len)
+{
+	canon c = { s, s + len };
+	/* jansson loads only an object or an array at the top */
+	return len && (*s == '{' || *s == '[') && canon_value(&c, 0) && c.p == c.end;
 }

@@ -80,10 +80,13 @@ tb_status tb_order__expire(tb_market *m, tb_storage_txn *txn, tb_order_row *o, i
 /* ---- create ------------------------------------------------------------------ */
 
 typedef struct create_ctx {
+	const unsigned char *session_hash; /* the buyer is this session's user (create_by_session_txn) */
+	char session_user[TB_ID_SIZE];
 	const char *buyer_id;
 	const char *ticket_id;
 	int64_t now;
 	tb_order_row row;
+	tb_ticket_row ticket; /* as the order left it */
 } create_ctx;
 
 static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
@@ -157,6 +160,7 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	t.updated_at_ms = c->now;
 	if ((st = m->storage->ticket_update(txn, &t)) != TB_OK)
 		return st;
+	c->ticket = t;
 	tb_jbuf tp;
 	tb_jbuf__init(&tp);
 	tb_json__ticket_text(&tp, &t, c->now);
@@ -165,24 +169,82 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	return tb_event__append_text(m, txn, TB_EVENT_TICKET_UPDATED, t.id, t.version, &tp);
 }
 
-tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_id, const char *ticket_id)
+/* create_txn for the user of a session, resolved in the same transaction. */
+static tb_status create_by_session_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
+{
+	create_ctx *c = vctx;
+	tb_status st = tb_session__user_id(m, txn, c->session_hash, c->now, c->session_user);
+	if (st != TB_OK)
+		return st;
+	c->buyer_id = c->session_user;
+	return create_txn(m, txn, c);
+}
+
+/*
+ * tb_order_create, and the ticket too when ticket_out is not NULL; with
+ * session_hash, the buyer is that session's user (buyer_id is ignored).
+ */
+static tb_status order_create(tb_order **out, tb_ticket **ticket_out, tb_market *market, const char *buyer_id,
+	const unsigned char *session_hash, const char *ticket_id)
 {
 	tb_status st = tb_check__out(out);
 	if (st != TB_OK)
 		return st;
 	*out = NULL;
-	if ((st = tb_check__market(market)) != TB_OK || (st = tb_check__id(buyer_id, "buyer_id", "user")) != TB_OK ||
+	if ((st = tb_check__market(market)) != TB_OK ||
+	    (!session_hash && (st = tb_check__id(buyer_id, "buyer_id", "user")) != TB_OK) ||
 	    (st = tb_check__id(ticket_id, "ticket_id", "ticket")) != TB_OK)
 		return st;
 	create_ctx c;
 	memset(&c, 0, sizeof(c));
+	c.session_hash = session_hash;
 	c.buyer_id = buyer_id;
 	c.ticket_id = ticket_id;
 	c.now = tb_market__now(market);
-	st = tb_market__run(market, 1, create_txn, &c);
+	st = tb_market__run(market, 1, session_hash ? create_by_session_txn : create_txn, &c);
 	if (st == TB_OK)
 		st = tb_order__new_from_row(out, &c.row, market);
+	if (st == TB_OK && ticket_out && (st = tb_ticket__new_from_row(ticket_out, &c.ticket, c.now)) != TB_OK) {
+		/* The order is committed all the same; only its copy here ran out of memory. */
+		tb_order_free(*out);
+		*out = NULL;
+	}
 	return st;
+}
+
+tb_status tb_order_create(tb_order **out, tb_market *market, const char *buyer_id, const char *ticket_id)
+{
+	return order_create(out, NULL, market, buyer_id, NULL, ticket_id);
+}
+
+tb_status tb_order_create_with_ticket(tb_order **order_out, tb_ticket **ticket_out, tb_market *market,
+	const char *buyer_id, const char *ticket_id)
+{
+	tb_status st = tb_check__out(ticket_out);
+	if (st != TB_OK) {
+		if (order_out)
+			*order_out = NULL;
+		return st;
+	}
+	*ticket_out = NULL;
+	return order_create(order_out, ticket_out, market, buyer_id, NULL, ticket_id);
+}
+
+tb_status tb_order_create_by_session(tb_order **order_out, tb_ticket **ticket_out, tb_market *market,
+	const char *session_token, const char *ticket_id)
+{
+	if (ticket_out)
+		*ticket_out = NULL;
+	if (!session_token || !tb_token__valid(session_token)) {
+		tb_status st = tb_check__out(order_out);
+		if (st != TB_OK)
+			return st;
+		*order_out = NULL;
+		return tb_error_set(TB_EUNAUTH, NULL, "session is unknown, revoked or expired");
+	}
+	unsigned char hash[TB_TOKEN_HASH_SIZE];
+	tb_token__hash(session_token, hash);
+	return order_create(order_out, ticket_out, market, NULL, hash, ticket_id);
 }
 
 /* ---- get / list ------------------------------------------------------------------ */

@@ -307,16 +307,26 @@ typedef struct session_ctx {
 	tb_user_row row;
 } session_ctx;
 
+tb_status tb_session__user_id(tb_market *m, tb_storage_txn *txn, const unsigned char *hash, int64_t now_ms,
+	char user_id[TB_ID_SIZE])
+{
+	tb_session_row s;
+	tb_status st = m->storage->session_get(txn, hash, &s);
+	if (st == TB_ENOTFOUND || (st == TB_OK && s.expires_at_ms <= now_ms))
+		return tb_error_set(TB_EUNAUTH, NULL, "session is unknown, revoked or expired");
+	if (st == TB_OK)
+		tb_str__copy(user_id, TB_ID_SIZE, s.user_id);
+	return st;
+}
+
 static tb_status by_session_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 {
 	session_ctx *c = vctx;
-	tb_session_row s;
-	tb_status st = m->storage->session_get(txn, c->hash, &s);
-	if (st == TB_ENOTFOUND || (st == TB_OK && s.expires_at_ms <= c->now))
-		return tb_error_set(TB_EUNAUTH, NULL, "session is unknown, revoked or expired");
+	char user_id[TB_ID_SIZE];
+	tb_status st = tb_session__user_id(m, txn, c->hash, c->now, user_id);
 	if (st != TB_OK)
 		return st;
-	st = m->storage->user_get(txn, s.user_id, &c->row);
+	st = m->storage->user_get(txn, user_id, &c->row);
 	if (st == TB_ENOTFOUND)
 		return tb_error_set(TB_EUNAUTH, NULL, "session is unknown, revoked or expired");
 	return st;

@@ -382,6 +382,15 @@ describe('orders', () => {
     assertError(await buyer.post('/api/orders', { ticketId: '0190c0de-0000-7000-8000-000000000000' }), 404, 'Not Found');
     assertError(await buyer.post('/api/orders', { ticketId: 'garbage' }), 404, 'Not Found');
     assertError(await seller.post('/api/orders', { ticketId: t.id }), 400, 'You cannot buy your own ticket');
+    // A revoked session is 401 whatever the body says, and orders nothing.
+    const [gone] = await newUser(base, 'gone');
+    const revoked = new Client(base);
+    revoked.cookie = gone.cookie;
+    assert.equal((await gone.post('/api/users/signout', {})).status, 200);
+    for (const body of [{ ticketId: t.id }, {}, { ticketId: 'garbage' }, '{"ticketId":']) {
+      assertError(await revoked.post('/api/orders', body), 401, 'Not authorized');
+    }
+    assert.equal((await new Client(base).get(`/api/tickets/${t.id}`)).body.locked, false);
   });
 
   test('GET /api/orders: only the caller\'s orders, with their tickets', async () => {
@@ -807,7 +816,12 @@ describe('process', () => {
     assert.equal((await buyer.post('/api/payments', { orderId: paidOrder.id, token: 'tok_visa' })).status, 201);
     const t2 = await sellTicket(seller, 'Held over the restart', 5);
     const held = (await buyer.post('/api/orders', { ticketId: t2.id })).body;
-    const before = (await new Client(first.base).get('/metrics')).text;
+    // Events (and the metrics they move) are delivered just after the reply, not before it.
+    const before = await eventually(async () => {
+      const text = (await new Client(first.base).get('/metrics')).text;
+      return /^ticketyboo_orders\{state="created"\} 1$/m.test(text) &&
+        /^ticketyboo_orders\{state="complete"\} 1$/m.test(text) && text;
+    });
     assert.deepEqual(await first.stop('SIGTERM', { keep: true }), { code: 0, signal: null });
 
     const second = await startServer({ dir: first.dir });
