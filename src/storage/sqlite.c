@@ -47,6 +47,7 @@
 
 #include "rows.h"
 #include "sqlite_schema.sql.h"
+#include "sqlite_vfs.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 /* Page cache per connection, KiB (SQLite's default is 2000): see conn_open. */
@@ -840,7 +841,7 @@ static tb_status exec_sql(sqlite3 *db, const char *sql, const char *what)
 
 static tb_status conn_open(struct sq *sq, struct conn *c, int flags)
 {
-	int rc = sqlite3_open_v2(sq->path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(sq->path, &c->db, flags | SQLITE_OPEN_NOMUTEX, tb_sqlite__vfs());
 	static const char *const sync_pragma[] = {
 		[TB_SYNC_DEFAULT] = "PRAGMA synchronous = NORMAL",
 		[TB_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
