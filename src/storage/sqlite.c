@@ -1752,6 +1752,14 @@ TB_API tb_status tb_storage_sqlite_open(tb_storage **out, const char *path,
 	st = sync_init(sq);
 	if (st == TB_OK)
 		st = conn_open(sq, &sq->writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	/*
+	 * Savepoints and statement journals keep the pages they may have to undo
+	 * in a sub-journal, which SQLite spills to a temporary file past 64 KiB:
+	 * a file created, written and unlinked inside the writer's transaction.
+	 * In memory it is a few copies of pages, freed at each release.
+	 */
+	if (st == TB_OK)
+		st = exec_sql(sq->writer.db, "PRAGMA temp_store = MEMORY", "open");
 	if (st == TB_OK && !sq->memory) {
 		st = query_text(sq->writer.db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
 		if (st == TB_OK && strcmp(mode, "wal") != 0)
