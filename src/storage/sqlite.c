@@ -61,11 +61,13 @@
 /*
  * A checkpoint that runs beside the writer never catches up with it, and
  * SQLite only starts the WAL again from its beginning once everything in
- * it was copied.  So when the WAL holds this many frames (32 MiB of 4 KiB
- * pages), after_commit copies the little that is left while holding the
- * writer, once per this many frames instead of once per CHECKPOINT_FRAMES.
+ * it was copied.  So when the WAL holds this many frames (63 MiB of 4 KiB
+ * pages, just under WAL_SIZE_LIMIT), after_commit copies what is left while
+ * holding the writer, once per this many frames instead of once per
+ * CHECKPOINT_FRAMES.  That copy and its two fsyncs stall every writer (20-30
+ * ms on the development machine), hence as rarely as the size limit allows.
  */
-#define WAL_RESTART_FRAMES 8000
+#define WAL_RESTART_FRAMES 16000
 /* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
 #define WAL_SIZE_LIMIT "67108864"
 #define DEFAULT_READERS 4u
