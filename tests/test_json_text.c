@@ -7,8 +7,11 @@
 
 #include "core/internal.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *dump(json_t *j)
 {
@@ -197,6 +200,71 @@ static void event_to_json__same_line_as_through_jansson(void **state)
 	assert_tb_status(tb_event_to_json(NULL, NULL), TB_EINVAL);
 }
 
+/* What tb_json__iso wrote before it did its own calendar arithmetic: gmtime_r and snprintf. */
+static void iso_reference(char out[32], int64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	int milli = (int)(ms % 1000);
+	if (milli < 0) {
+		milli += 1000;
+		secs -= 1;
+	}
+	struct tm tm;
+	char buf[96];
+	assert_non_null(gmtime_r(&secs, &tm));
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+	snprintf(out, 32, "%.31s", buf);
+}
+
+static void iso__matches_gmtime_from_year_0_to_9999(void **state)
+{
+	static const int64_t fixed[] = {
+		0, -1, 1, 999, -999, -1000, -1001, 86399999, 86400000, -86400000, -86400001,
+		951782400000,       /* 2000-02-29 */
+		4107542400000,      /* 2100-03-01 (2100 is not a leap year) */
+		-62167219200000,    /* 0000-01-01 */
+		253402300799999,    /* 9999-12-31T23:59:59.999 */
+		1700000000000, 1700000000123,
+	};
+	char got[32], want[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		tb_json__iso(got, fixed[i]);
+		iso_reference(want, fixed[i]);
+		assert_string_equal(got, want);
+	}
+	/* Every day of 1600-2400 at a time of day that moves, and a step that walks the range. */
+	for (int64_t ms = -11676096000000; ms < 13569465600000; ms += 86400000 + 3601001) {
+		tb_json__iso(got, ms);
+		iso_reference(want, ms);
+		assert_string_equal(got, want);
+	}
+	for (int64_t ms = -62167219200000; ms < 253402300799999; ms += 7777777777) {
+		tb_json__iso(got, ms);
+		iso_reference(want, ms);
+		assert_string_equal(got, want);
+	}
+}
+
+static void jbuf_int__matches_printf_at_the_edges(void **state)
+{
+	static const int64_t values[] = { 0, 1, -1, 9, 10, -10, 1700000000000, INT64_MAX, INT64_MIN, INT64_MIN + 1 };
+	char want[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		tb_jbuf b;
+		tb_jbuf__init(&b);
+		tb_jbuf__int(&b, values[i]);
+		tb_jbuf__raw(&b, "", 1);
+		snprintf(want, sizeof(want), "%" PRId64, values[i]);
+		assert_string_equal(b.p, want);
+		tb_jbuf__free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +273,8 @@ int main(void)
 		cmocka_unit_test(jbuf__grows_past_its_inline_buffer),
 		cmocka_unit_test(canonical__only_what_jansson_dumps_back_unchanged),
 		cmocka_unit_test(event_to_json__same_line_as_through_jansson),
+		cmocka_unit_test(iso__matches_gmtime_from_year_0_to_9999),
+		cmocka_unit_test(jbuf_int__matches_printf_at_the_edges),
 	};
 	return cmocka_run_group_tests_name("json_text", tests, NULL, NULL);
 }

@@ -595,6 +595,121 @@ static void event_append__leaves_no_gap_after_a_rollback(void **state)
 	tb_storage_free(s);
 }
 
+/* ---- the WAL-batching VFS shim (src/storage/sqlite_vfs.c) ---------------------------- */
+
+#define SHIM_VFS "tb-walbatch"
+
+/* The shim is registered by the first open (SQLite 3.31 and newer); NULL when it is not in use. */
+static const char *shim_vfs(void)
+{
+	return sqlite3_vfs_find(SHIM_VFS) ? SHIM_VFS : NULL;
+}
+
+static sqlite3 *raw_open(const char *path, const char *vfs)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+		SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/*
+ * Commits of one frame and of far more than the shim holds back (120 KiB):
+ * a plain connection of the default VFS, open all along and reading the WAL
+ * through its own file handle, sees each one as soon as commit returns.
+ */
+static void wal_batch__every_commit_is_in_the_file_when_commit_returns(void **state)
+{
+	static char payload[8192];
+	char path[4200];
+	tb_storage *s = NULL;
+	tb_storage_txn *t = NULL;
+	sqlite3 *plain;
+
+	(void)state;
+	memset(payload, 'x', sizeof payload);
+	next_path(path, sizeof path);
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL));
+	if (sqlite3_libversion_number() >= 3031000)
+		assert_non_null(shim_vfs());
+	plain = raw_open(path, NULL);
+	for (unsigned int round = 1; round <= 3; round++) {
+		unsigned int n = round == 2 ? 60 : 1; /* 60 events of 8 KiB: ~500 KiB of frames */
+
+		assert_tb_ok(s->begin(s, 1, &t));
+		for (unsigned int i = 0; i < n; i++) {
+			tb_event_row e;
+
+			memset(&e, 0, sizeof e);
+			e.type = 1;
+			e.payload = payload;
+			e.payload_len = sizeof payload;
+			assert_tb_ok(s->event_append(t, &e));
+		}
+		assert_tb_ok(s->commit(t));
+		assert_int_equal(raw_int(plain, "SELECT count(*) FROM events"), round == 1 ? 1 : round == 2 ? 61 : 62);
+	}
+	assert_int_equal(raw_int(plain, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+	sqlite3_close(plain);
+	tb_storage_free(s);
+}
+
+/*
+ * A transaction that spills pages into the WAL (a tiny page cache) and then
+ * rolls back leaves frames behind that nothing references.  Held back in the
+ * shim, they must reach the file before the write lock is given up, or they
+ * would land later on top of another connection's committed frames.
+ */
+static void wal_batch__spilled_frames_of_a_rollback_never_overwrite_later_commits(void **state)
+{
+	char path[4200];
+	tb_storage *s = NULL;
+	sqlite3 *a, *b, *plain;
+
+	(void)state;
+	next_path(path, sizeof path);
+	assert_tb_ok(tb_storage_sqlite_open(&s, path, NULL)); /* registers the shim, creates the file */
+	tb_storage_free(s);
+	a = raw_open(path, shim_vfs());
+	b = raw_open(path, shim_vfs());
+	raw_exec(a, "PRAGMA cache_size = 10");
+	raw_exec(a, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)");
+	raw_exec(a, "BEGIN IMMEDIATE");
+	raw_exec(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+		" INSERT INTO t SELECT i, zeroblob(3000) FROM n");
+	raw_exec(a, "ROLLBACK");
+	/* b commits as many frames, over the same stretch of the WAL. */
+	raw_exec(b, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+		" INSERT INTO t SELECT i, randomblob(3000) FROM n");
+	raw_exec(a, "INSERT INTO t VALUES (1000, x'03')"); /* a's next write: anything still held goes out now */
+	sqlite3_close(a);
+	sqlite3_close(b);
+	plain = raw_open(path, NULL);
+	assert_int_equal(raw_int(plain, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+	assert_int_equal(raw_int(plain, "SELECT count(*) FROM t WHERE length(v) = 3000 AND v <> zeroblob(3000)"), 300);
+	assert_int_equal(raw_int(plain, "SELECT hex(v) = '03' FROM t WHERE k = 1000"), 1);
+	sqlite3_close(plain);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -623,6 +738,8 @@ int main(void)
 		cmocka_unit_test(begin__kept_snapshot_sees_every_commit_of_this_process),
 		cmocka_unit_test(begin__other_process_commits_show_after_the_reuse_window),
 		cmocka_unit_test(checkpoint__is_not_held_back_by_a_kept_snapshot),
+		cmocka_unit_test(wal_batch__every_commit_is_in_the_file_when_commit_returns),
+		cmocka_unit_test(wal_batch__spilled_frames_of_a_rollback_never_overwrite_later_commits),
 	};
 	const char *base = getenv("TB_TEST_TMPDIR");
 	int failed = 0;

@@ -21,6 +21,9 @@
  *   they append get consecutive seqs in that order, gap-free.
  * - Error detail is thread-local, so the leader saves each failing
  *   operation's detail and the operation's own thread restores it.
+ * - A finished operation's thread is woken through the operation's own
+ *   mutex and condition, not the group lock, so it returns without
+ *   queueing for that lock behind the leader.
  * - If the storage loses the whole transaction while undoing one operation
  *   (SQLite does so on I/O errors and out of memory), the operations that
  *   had succeeded in it are re-run in a fresh transaction.
@@ -44,8 +47,18 @@ typedef struct tb_group_op {
 	tb_status status;
 	tb_error_saved err;
 	int attempts;
-	bool done;
+	bool taken;          /* under the group lock: a leader took it from the queue */
+	/*
+	 * Its own wake-up, under mu: the leader wakes a finished operation
+	 * without the group lock, so the woken thread does not queue for that
+	 * lock behind the leader and the other waiters.  `done` (its result is
+	 * final) is set by the leader that ran it, under mu, in the same step
+	 * that wakes it; the leader of its own operation sets it directly.
+	 */
+	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	bool posted;
+	bool done;
 	struct tb_group_op *next;
 } tb_group_op;
 
@@ -74,6 +87,28 @@ size_t tb_group__queued(tb_market *m)
 		n++;
 	pthread_mutex_unlock(&m->group.lock);
 	return n;
+}
+
+/* Wake op's thread; with `done`, op's result is final and this is the caller's last use of op. */
+static void op_wake(tb_group_op *op, bool done)
+{
+	pthread_mutex_lock(&op->mu);
+	op->done = op->done || done;
+	op->posted = true;
+	pthread_cond_signal(&op->cv);
+	pthread_mutex_unlock(&op->mu);
+}
+
+/* Sleep until woken; true when the operation is done. */
+static bool op_sleep(tb_group_op *op)
+{
+	pthread_mutex_lock(&op->mu);
+	while (!op->posted)
+		pthread_cond_wait(&op->cv, &op->mu);
+	op->posted = false;
+	bool done = op->done;
+	pthread_mutex_unlock(&op->mu);
+	return done;
 }
 
 static void fail_op(tb_group_op *op, tb_status st)
@@ -120,6 +155,7 @@ static size_t take_queued(tb_group *g, tb_group_op **batch, size_t *n)
 {
 	size_t taken = 0;
 	while (g->head && *n < GROUP_MAX) {
+		g->head->taken = true;
 		batch[(*n)++] = g->head;
 		g->head = g->head->next;
 		taken++;
@@ -243,6 +279,7 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 	op.fn = fn;
 	op.ctx = ctx;
 	op.status = TB_EINTERNAL;
+	pthread_mutex_init(&op.mu, NULL);
 	pthread_cond_init(&op.cv, NULL);
 
 	pthread_mutex_lock(&g->lock);
@@ -251,9 +288,13 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 	else
 		g->head = &op;
 	g->tail = &op;
-	while (!op.done) {
-		if (g->leading) {
-			pthread_cond_wait(&op.cv, &g->lock);
+	for (;;) {
+		if (op.taken || g->leading) {
+			/* Woken when done, or when the lead is handed to it while still queued. */
+			pthread_mutex_unlock(&g->lock);
+			if (op_sleep(&op))
+				break;
+			pthread_mutex_lock(&g->lock);
 			continue;
 		}
 		/*
@@ -268,27 +309,29 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 			pthread_mutex_unlock(&g->lock);
 
 			lead(m, batch, &n);
+			for (size_t i = 0; i < n; i++) {
+				if (batch[i] == &op)
+					op.done = true;
+				else
+					op_wake(batch[i], true); /* the thread may return at once */
+			}
 
 			pthread_mutex_lock(&g->lock);
-			for (size_t i = 0; i < n; i++) {
-				batch[i]->done = true;
-				if (batch[i] != &op)
-					pthread_cond_signal(&batch[i]->cv);
-			}
 		}
 		g->leading = false;
 		/* Hand the lead to the first operation still queued. */
 		if (g->head)
-			pthread_cond_signal(&g->head->cv);
+			op_wake(g->head, false);
+		pthread_mutex_unlock(&g->lock);
 		if (op.done) {
 			/* Checkpoint (if due) while the next group writes. */
-			pthread_mutex_unlock(&g->lock);
 			tb_market__after_commit(m);
-			pthread_mutex_lock(&g->lock);
+			break;
 		}
+		pthread_mutex_lock(&g->lock);
 	}
-	pthread_mutex_unlock(&g->lock);
 	pthread_cond_destroy(&op.cv);
+	pthread_mutex_destroy(&op.mu);
 	if (op.status != TB_OK)
 		tb_error__restore(&op.err);
 	return op.status;

@@ -11,20 +11,71 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* n as exactly `width` decimal digits (n < 10^width) at p; returns the end. */
+static char *digits(char *p, unsigned n, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + n % 10);
+		n /= 10;
+	}
+	return p + width;
+}
+
+/*
+ * Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+ * civil_from_days): what gmtime_r computes, without its lock and without
+ * snprintf, on the hot path of every event payload.
+ */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void tb_json__iso(char out[32], int64_t ms)
 {
-	time_t secs = (time_t)(ms / 1000);
-	int milli = (int)(ms % 1000);
-	if (milli < 0) {
-		milli += 1000;
-		secs -= 1;
+	/* Floor division: a time before 1970 counts back from the day, the second, the millisecond. */
+	int64_t secs = ms / 1000 - (ms % 1000 < 0);
+	int64_t days = secs / 86400 - (secs % 86400 < 0);
+	unsigned sod = (unsigned)(secs - days * 86400), milli = (unsigned)(ms - secs * 1000);
+	int64_t year;
+	unsigned month, day;
+
+	civil_from_days(days, &year, &month, &day);
+	if (year < 0 || year > 9999) {
+		/* Outside four-digit years (never a real timestamp here): the general path. */
+		time_t t = (time_t)secs;
+		struct tm tm;
+		char buf[96];
+		if (!gmtime_r(&t, &tm))
+			memset(&tm, 0, sizeof(tm));
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+		tb_str__copy(out, 32, buf);
+		return;
 	}
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char buf[96];
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
-	tb_str__copy(out, 32, buf);
+	char *p = digits(out, (unsigned)year, 4);
+	*p++ = '-';
+	p = digits(p, month, 2);
+	*p++ = '-';
+	p = digits(p, day, 2);
+	*p++ = 'T';
+	p = digits(p, sod / 3600, 2);
+	*p++ = ':';
+	p = digits(p, sod / 60 % 60, 2);
+	*p++ = ':';
+	p = digits(p, sod % 60, 2);
+	*p++ = '.';
+	p = digits(p, milli, 3);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 json_t *tb_json__str_or_null(const char *s)
@@ -180,8 +231,17 @@ void tb_jbuf__str(tb_jbuf *b, const char *s)
 void tb_jbuf__int(tb_jbuf *b, int64_t v)
 {
 	char num[24];
-	int n = snprintf(num, sizeof(num), "%" PRId64, v);
-	tb_jbuf__raw(b, num, (size_t)n);
+	char *p = num + sizeof(num);
+	/* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	tb_jbuf__raw(b, p, (size_t)(num + sizeof(num) - p));
 }
 
 tb_status tb_jbuf__take(char **out, tb_jbuf *b)

@@ -85,6 +85,7 @@ typedef struct create_ctx {
 	const char *buyer_id;
 	const char *ticket_id;
 	int64_t now;
+	char order_id[TB_ID_SIZE]; /* made before the transaction: no random-number call inside it */
 	tb_order_row row;
 	tb_ticket_row ticket; /* as the order left it */
 } create_ctx;
@@ -124,7 +125,7 @@ static tb_status create_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 
 	tb_order_row *o = &c->row;
 	memset(o, 0, sizeof(*o));
-	tb_id__new(o->id);
+	memcpy(o->id, c->order_id, sizeof(o->id));
 	tb_str__copy(o->ticket_id, sizeof(o->ticket_id), t.id);
 	tb_str__copy(o->buyer_id, sizeof(o->buyer_id), c->buyer_id);
 	tb_str__copy(o->seller_id, sizeof(o->seller_id), t.owner_id);
@@ -201,6 +202,7 @@ static tb_status order_create(tb_order **out, tb_ticket **ticket_out, tb_market 
 	c.buyer_id = buyer_id;
 	c.ticket_id = ticket_id;
 	c.now = tb_market__now(market);
+	tb_id__new(c.order_id);
 	st = tb_market__run(market, 1, session_hash ? create_by_session_txn : create_txn, &c);
 	if (st == TB_OK)
 		st = tb_order__new_from_row(out, &c.row, market);

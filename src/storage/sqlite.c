@@ -48,6 +48,7 @@
 
 #include "rows.h"
 #include "sqlite_schema.sql.h"
+#include "sqlite_vfs.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 /* Page cache per connection, KiB (SQLite's default is 2000): see conn_open. */
@@ -61,11 +62,13 @@
 /*
  * A checkpoint that runs beside the writer never catches up with it, and
  * SQLite only starts the WAL again from its beginning once everything in
- * it was copied.  So when the WAL holds this many frames (32 MiB of 4 KiB
- * pages), after_commit copies the little that is left while holding the
- * writer, once per this many frames instead of once per CHECKPOINT_FRAMES.
+ * it was copied.  So when the WAL holds this many frames (63 MiB of 4 KiB
+ * pages, just under WAL_SIZE_LIMIT), after_commit copies what is left while
+ * holding the writer, once per this many frames instead of once per
+ * CHECKPOINT_FRAMES.  That copy and its two fsyncs stall every writer (20-30
+ * ms on the development machine), hence as rarely as the size limit allows.
  */
-#define WAL_RESTART_FRAMES 8000
+#define WAL_RESTART_FRAMES 16000
 /* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
 #define WAL_SIZE_LIMIT "67108864"
 #define DEFAULT_READERS 4u
@@ -855,7 +858,7 @@ static tb_status exec_sql(sqlite3 *db, const char *sql, const char *what)
 
 static tb_status conn_open(struct sq *sq, struct conn *c, int flags)
 {
-	int rc = sqlite3_open_v2(sq->path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(sq->path, &c->db, flags | SQLITE_OPEN_NOMUTEX, tb_sqlite__vfs());
 	static const char *const sync_pragma[] = {
 		[TB_SYNC_DEFAULT] = "PRAGMA synchronous = NORMAL",
 		[TB_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
@@ -1865,6 +1868,14 @@ TB_API tb_status tb_storage_sqlite_open(tb_storage **out, const char *path,
 	st = sync_init(sq);
 	if (st == TB_OK)
 		st = conn_open(sq, &sq->writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	/*
+	 * Savepoints and statement journals keep the pages they may have to undo
+	 * in a sub-journal, which SQLite spills to a temporary file past 64 KiB:
+	 * a file created, written and unlinked inside the writer's transaction.
+	 * In memory it is a few copies of pages, freed at each release.
+	 */
+	if (st == TB_OK)
+		st = exec_sql(sq->writer.db, "PRAGMA temp_store = MEMORY", "open");
 	if (st == TB_OK && !sq->memory) {
 		st = query_text(sq->writer.db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
 		if (st == TB_OK && strcmp(mode, "wal") != 0)
