@@ -49,6 +49,12 @@ ROWS = [
      "bare libmicrohttpd const", "req/s", None, None),
     ("6", "POST /api/orders (16 conns)", "http_post_orders_rps", "order_t16_per_s",
      "library, 16 threads (row 1)", "req/s", ">=", 0.75),
+    # The other reading of "the library's own order rate": its
+    # one-thread rate, as the raw handler it cites was held to the raw
+    # single-transaction rate.  Printed for reading; the target stays on
+    # the stricter row above.
+    ("6", "POST /api/orders vs 1-thread rate", "http_post_orders_rps", "order_t1_per_s",
+     "library, 1 thread (row 1)", "req/s", None, None),
     ("7", "server peak RSS, 1M tickets + 100k live", "server_vmhwm_mib", "mhd_vmhwm_mib",
      "bare libmicrohttpd", "MiB", None, None),
 ]
