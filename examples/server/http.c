@@ -7,6 +7,15 @@
  * The reply is queued only on that last call.  Measured on
  * libmicrohttpd 0.9.75: a reply queued on the very first call, before the
  * request was consumed, costs the connection its keep-alive.
+ *
+ * A state-changing API request (POST, PUT, PATCH, DELETE) does not run on
+ * the HTTP thread: on that last call its connection is suspended and the
+ * request goes to the worker pool (pool.c); the worker runs it and resumes
+ * the connection, and libmicrohttpd calls the access handler once more,
+ * which queues the reply.  An HTTP thread serves many connections, and a
+ * write waits for its group commit (a sign-in for argon2id): run inline,
+ * it held up every other connection of that thread, and concurrent orders
+ * reached the library fewer at a time than they were sent.
  */
 #include "server.h"
 
@@ -14,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,8 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Where a request is in its life (see on_access). */
+enum stage { RECEIVING, IN_POOL, READY };
+
 struct request {
 	tbs_req r;
+	tbs_job job;              /* when it runs in the pool */
+	_Atomic int stage;        /* enum stage; READY is stored by the worker, read by the HTTP thread */
 	double started;
 	char *body;
 	size_t len, cap;
@@ -324,6 +339,16 @@ static void handle(struct request *rq)
 	reply_error(r, 404, "Not Found");
 }
 
+/* In a pool worker: run the request, then hand the connection back to its HTTP thread. */
+static void run_in_pool(tbs_job *job)
+{
+	struct request *rq = (struct request *)((char *)job - offsetof(struct request, job));
+
+	handle(rq);
+	atomic_store_explicit(&rq->stage, READY, memory_order_release);
+	MHD_resume_connection(rq->r.conn);
+}
+
 /* Parse a Content-Length and say whether it is over the limit. */
 static bool declared_too_large(const char *value, size_t limit)
 {
@@ -366,6 +391,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	switch (atomic_load_explicit(&rq->stage, memory_order_acquire)) {
+	case READY: /* back from the pool: its reply is ready */
+		return queue_reply(rq);
+	case IN_POOL: /* not called while suspended; nothing to do if it were */
+		*upload_data_size = 0;
+		return MHD_YES;
+	default:
+		break;
+	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		/*
@@ -398,6 +432,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		return too_large(rq);
 	rq->r.body = rq->body ? rq->body : "";
 	rq->r.body_len = rq->len;
+	if (srv->pool && rq->r.route >= 0 && is_mutating(method)) {
+		atomic_store_explicit(&rq->stage, IN_POOL, memory_order_relaxed);
+		MHD_suspend_connection(conn);
+		rq->job.run = run_in_pool;
+		tbs_pool_submit(srv->pool, &rq->job);
+		return MHD_YES;
+	}
 	handle(rq);
 	return queue_reply(rq);
 }
@@ -495,6 +536,11 @@ int tbs_http_start(tbs_server *srv)
 	}
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (srv->cfg.workers > 0 && !(srv->pool = tbs_pool_new(srv->cfg.workers))) {
+		freeaddrinfo(ai);
+		tbs_log("cannot start the worker threads");
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, on_access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -507,6 +553,8 @@ int tbs_http_start(tbs_server *srv)
 	freeaddrinfo(ai);
 	if (!srv->daemon) {
 		tbs_log("cannot listen on %s:%u (in use?)", srv->cfg.host, srv->cfg.port);
+		tbs_pool_free(srv->pool);
+		srv->pool = NULL;
 		return -1;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -531,6 +579,9 @@ void tbs_http_stop(tbs_server *srv, int64_t drain_ms)
 		nanosleep(&pause, NULL);
 	if (atomic_load(&srv->inflight) > 0)
 		tbs_log("stopping with %ld request(s) still in flight", atomic_load(&srv->inflight));
+	/* Requests in the pool finish and resume their connections while the daemon still runs. */
+	tbs_pool_free(srv->pool);
+	srv->pool = NULL;
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
 	if (listener != MHD_INVALID_SOCKET)

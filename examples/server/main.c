@@ -47,7 +47,9 @@ static void usage(FILE *f)
 		"  --web-root DIR          the web UI's files (default: the installed or source web/)\n"
 		"  --currency CODE         currency of tickets that name none (default USD)\n"
 		"  --secure-cookies        mark the session cookie Secure (serve behind HTTPS)\n"
-		"  --threads N             HTTP worker threads (default: 8 per core, at most 256)\n"
+		"  --threads N             HTTP threads (default: 8 per core, at most 256)\n"
+		"  --workers N             threads that run POST/PUT/PATCH/DELETE requests\n"
+		"                          (default: 8 per core, at most 256; 0 = on the HTTP threads)\n"
 		"  --body-limit BYTES      largest request body (default 65536)\n"
 		"  --version               print the version and exit\n"
 		"  --help                  this text\n"
@@ -110,7 +112,7 @@ static char *find_web_root(const char *flag)
 
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_DB, OPT_LOCK, OPT_PAYMENTS, OPT_COST, OPT_EVENTS_LOG,
-	OPT_WEB_ROOT, OPT_CURRENCY, OPT_SECURE, OPT_THREADS, OPT_BODY_LIMIT, OPT_VERSION, OPT_HELP,
+	OPT_WEB_ROOT, OPT_CURRENCY, OPT_SECURE, OPT_THREADS, OPT_WORKERS, OPT_BODY_LIMIT, OPT_VERSION, OPT_HELP,
 };
 
 /* 0 = run, 1 = exit 0 (help, version), -1 = usage error. */
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, tbs_config *cfg, const char **web_r
 		{ "currency", required_argument, NULL, OPT_CURRENCY },
 		{ "secure-cookies", no_argument, NULL, OPT_SECURE },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "body-limit", required_argument, NULL, OPT_BODY_LIMIT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -182,6 +185,13 @@ static int parse_args(int argc, char **argv, tbs_config *cfg, const char **web_r
 				return -1;
 			}
 			cfg->threads = (unsigned int)n;
+			break;
+		case OPT_WORKERS:
+			if (!parse_uint(optarg, 256, &n)) {
+				fprintf(stderr, "ticketyboo-server: --workers must be 0..256\n");
+				return -1;
+			}
+			cfg->workers = (unsigned int)n;
 			break;
 		case OPT_BODY_LIMIT:
 			if (!parse_uint(optarg, 64UL * 1024 * 1024, &n) || n == 0) {
@@ -244,14 +254,16 @@ int main(int argc, char **argv)
 	srv.cfg.password_cost = TB_PASSWORD_COST_INTERACTIVE;
 	srv.cfg.currency = "USD";
 	/*
-	 * Handlers block in library calls (a read that misses the page cache, a
-	 * commit), so more threads than cores: concurrent orders then reach the
-	 * library together and share one commit (group commit), and a GET that
-	 * waits on a read does not stall the other connections of its thread.
-	 * Measured on 2 cores: POST /api/orders 3.8k/s with 16 threads vs 3.0k/s
-	 * with 8; GET /api/tickets/:id no slower with 16 than with 2.
+	 * Handlers block in library calls: a GET on a read that misses the page
+	 * cache, a write on its commit.  So more HTTP threads than cores (a GET
+	 * that waits does not stall the other connections of its thread; GET
+	 * /api/tickets/:id is no slower with 16 than with 2 on 2 cores), and
+	 * writes run on a pool of their own, as many as can usefully wait for
+	 * one group commit together (docs/server-threads.md).
 	 */
-	srv.cfg.threads = cores > 0 ? (unsigned int)(cores < 32 ? cores * 8 : 256) : 16;
+	unsigned int per_cores = cores > 0 ? (unsigned int)(cores < 32 ? cores * 8 : 256) : 16;
+	srv.cfg.threads = per_cores;
+	srv.cfg.workers = per_cores;
 	srv.cfg.body_limit = 64 * 1024;
 	parsed = parse_args(argc, argv, &srv.cfg, &web_root_flag);
 	if (parsed != 0)
@@ -296,10 +308,10 @@ int main(int argc, char **argv)
 		tbs_http_stop(&srv, 0);
 		goto out;
 	}
-	tbs_log("listening on http://%s%s%s:%u/ (db %s, payments %s, lock %llds, %u threads, web %s)",
+	tbs_log("listening on http://%s%s%s:%u/ (db %s, payments %s, lock %llds, %u threads, %u workers, web %s)",
 		strchr(srv.cfg.host, ':') ? "[" : "", srv.cfg.host, strchr(srv.cfg.host, ':') ? "]" : "",
 		srv.cfg.port, srv.cfg.db, srv.cfg.payments, (long long)(srv.cfg.lock_ms / 1000),
-		srv.cfg.threads, web_root);
+		srv.cfg.threads, srv.cfg.workers, web_root);
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;

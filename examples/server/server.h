@@ -12,6 +12,7 @@
  *   payments.c the payment provider (fake or Stripe) and its webhook
  *   events.c   the durable "server-log" subscriber: log, metrics, SSE
  *   ticker.c   the timer thread that calls tb_market_tick() when due
+ *   pool.c     the worker threads that run state-changing requests
  *   util.c     small helpers: formatted strings, logging, clocks
  */
 #ifndef TBS_SERVER_H
@@ -33,6 +34,7 @@
 
 struct tbs_dispatcher;
 struct tbs_metrics;
+struct tbs_pool;
 struct tbs_sse_hub;
 struct tbs_ticker;
 
@@ -50,6 +52,7 @@ typedef struct tbs_config {
 	const char *currency;      /* market default currency */
 	bool secure_cookies;       /* add Secure to the session cookie */
 	unsigned int threads;      /* libmicrohttpd thread pool size */
+	unsigned int workers;      /* threads that run state-changing requests (pool.c) */
 	size_t body_limit;         /* largest accepted request body, bytes */
 } tbs_config;
 
@@ -60,6 +63,7 @@ typedef struct tbs_server {
 	tb_market *market;
 	tb_payment_provider *provider;
 	struct MHD_Daemon *daemon;
+	struct tbs_pool *pool;        /* runs POST/PUT/PATCH/DELETE off the HTTP threads */
 	struct tbs_metrics *metrics;
 	struct tbs_sse_hub *hub;
 	struct tbs_ticker *ticker;
@@ -114,6 +118,21 @@ const char *tbs_header(const tbs_req *r, const char *name);
 const char *tbs_query(const tbs_req *r, const char *name);
 /* Serve a file under cfg.web_root for `path`; false when there is none. */
 bool tbs_static_serve(tbs_req *r);
+
+/* ---- pool.c --------------------------------------------------------------- */
+
+/* A unit of work for the pool, embedded in whatever it works on. */
+typedef struct tbs_job {
+	void (*run)(struct tbs_job *job);
+	struct tbs_job *next; /* the pool's queue */
+} tbs_job;
+
+/* Start `nthreads` workers (at least one must start); NULL on failure. */
+struct tbs_pool *tbs_pool_new(unsigned int nthreads);
+/* Queue a job; a worker calls job->run(job) soon after, in queue order. */
+void tbs_pool_submit(struct tbs_pool *pool, tbs_job *job);
+/* Run what is still queued, then stop and free the workers.  NULL is fine. */
+void tbs_pool_free(struct tbs_pool *pool);
 
 /* ---- routes.c ------------------------------------------------------------- */
 

@@ -780,7 +780,36 @@ describe('process', () => {
     assert.match(help.stdout, /--payments fake\|stripe/);
     const bad = spawnSync(serverBinary(), ['--port', 'eighty'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
+    const workers = spawnSync(serverBinary(), ['--workers', '257'], { encoding: 'utf8' });
+    assert.equal(workers.status, 2);
+    assert.match(workers.stderr, /--workers must be 0\.\.256/);
   });
+
+  // Writes run on the worker pool: an HTTP thread never waits for one.  With a
+  // single HTTP thread, a health check sent while a sign-up is being hashed
+  // (argon2id at the moderate cost: a good fraction of a second) is answered first.
+  for (const workers of [null, '0']) {
+    const label = workers === null ? 'the worker pool (default)' : '--workers 0 (on the HTTP thread)';
+    test(`a slow write and a read on one HTTP thread: ${label}`, async () => {
+      const args = ['--threads', '1', '--password-cost', 'moderate'];
+      if (workers !== null) args.push('--workers', workers);
+      const s = await startServer({ args });
+      try {
+        const done = [];
+        const signup = new Client(s.base).post('/api/users/signup', { email: uniqueEmail('slow'), password: PASSWORD })
+          .then((res) => { done.push('signup'); return res; });
+        await sleep(100); // the sign-up is being hashed now
+        const health = await fetch(`${s.base}/healthz`);
+        done.push('healthz');
+        assert.equal(health.status, 200);
+        assert.equal((await signup).status, 201);
+        // Inline, the one HTTP thread hashes first and answers the health check after.
+        assert.deepEqual(done, workers === null ? ['healthz', 'signup'] : ['signup', 'healthz']);
+      } finally {
+        await s.stop();
+      }
+    });
+  }
 
   test('graceful shutdown: SIGTERM lets an in-flight request finish, then exits 0', async () => {
     const s3 = await startServer();
