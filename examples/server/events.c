@@ -82,6 +82,8 @@ static void *dispatcher_main(void *arg)
 	tbs_server *srv = arg;
 	struct tbs_dispatcher *d = srv->dispatcher;
 
+	pthread_setname_np(pthread_self(), "tbs-events"); /* for top -H, perf and gdb */
+
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		while (!d->pending && !d->stop)

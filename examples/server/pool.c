@@ -27,6 +27,8 @@ static void *worker(void *arg)
 {
 	struct tbs_pool *p = arg;
 
+	pthread_setname_np(pthread_self(), "tbs-worker"); /* for top -H, perf and gdb */
+
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->head && !p->stopping)

@@ -48,6 +48,8 @@ static void *ticker_main(void *arg)
 	double last_heartbeat = tbs_monotonic();
 	bool ticked_due = false;
 
+	pthread_setname_np(pthread_self(), "tbs-ticker"); /* for top -H, perf and gdb */
+
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
 		int64_t deadline = TB_NO_DEADLINE, now, wait_ms;
