@@ -10,7 +10,9 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -460,6 +462,68 @@ static void checkpoint__is_not_held_back_by_a_kept_snapshot(void **state)
 	tb_storage_free(s);
 }
 
+/* A thread that reads through s (its one reader keeps its snapshot) until told to stop. */
+struct read_loop {
+	tb_storage *s;
+	atomic_bool stop;
+	atomic_long reads, failures;
+};
+
+static void *read_loop_main(void *arg)
+{
+	struct read_loop *l = arg;
+	tb_user_row want = user_row(1), got;
+
+	while (!atomic_load(&l->stop)) {
+		tb_storage_txn *t = NULL;
+		if (l->s->begin(l->s, 0, &t) != TB_OK || l->s->user_get(t, want.id, &got) != TB_OK ||
+		    l->s->commit(t) != TB_OK)
+			atomic_fetch_add(&l->failures, 1);
+		atomic_fetch_add(&l->reads, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Once the WAL passed its restart size, the checkpoint after a commit holds
+ * the writer and copies the rest; the next write must then start the WAL
+ * from its beginning even though a reader kept reading (and keeping its
+ * snapshot) all along.  Before, that copy was PASSIVE and readers that began
+ * during it kept the WAL, so it went on growing.
+ */
+static void after_commit__restarts_the_wal_while_readers_keep_reading(void **state)
+{
+	char path[4200];
+	tb_storage *s;
+	struct read_loop loop = { 0 };
+	pthread_t reader;
+	int logged = 0, copied = 0;
+
+	(void)state;
+	next_path(path, sizeof path);
+	s = open_with_reuse(path, 1000);
+	insert_user(s, 1);
+	/* Another connection (with no checkpoint of its own) writes 17,000 pages to the WAL. */
+	raw_script(path, "PRAGMA wal_autocheckpoint = 0; CREATE TABLE pad(x BLOB);"
+		" WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 17000)"
+		" INSERT INTO pad SELECT zeroblob(3000) FROM c;");
+	loop.s = s;
+	assert_int_equal(pthread_create(&reader, NULL, read_loop_main, &loop), 0);
+	while (atomic_load(&loop.reads) < 100)
+		sched_yield();
+	insert_user(s, 2); /* the writer's WAL hook now counts over 17,000 frames */
+	s->after_commit(s);
+	atomic_store(&loop.stop, true);
+	pthread_join(reader, NULL);
+	assert_int_equal(atomic_load(&loop.failures), 0);
+	insert_user(s, 3);
+	wal_state(path, &logged, &copied);
+	assert_true(logged > 0);
+	assert_true(logged < 100); /* this write began a new WAL, not frame 17,000-odd */
+	assert_true(sees_user(s, 3));
+	tb_storage_free(s);
+}
+
 static void ticket_insert__refuses_non_positive_price(void **state)
 {
 	tb_storage *s = NULL;
@@ -738,6 +802,7 @@ int main(void)
 		cmocka_unit_test(begin__kept_snapshot_sees_every_commit_of_this_process),
 		cmocka_unit_test(begin__other_process_commits_show_after_the_reuse_window),
 		cmocka_unit_test(checkpoint__is_not_held_back_by_a_kept_snapshot),
+		cmocka_unit_test(after_commit__restarts_the_wal_while_readers_keep_reading),
 		cmocka_unit_test(wal_batch__every_commit_is_in_the_file_when_commit_returns),
 		cmocka_unit_test(wal_batch__spilled_frames_of_a_rollback_never_overwrite_later_commits),
 	};

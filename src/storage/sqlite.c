@@ -67,10 +67,21 @@
  * holding the writer, once per this many frames instead of once per
  * CHECKPOINT_FRAMES.  That copy and its two fsyncs stall every writer (20-30
  * ms on the development machine), hence as rarely as the size limit allows.
+ * It is a RESTART checkpoint, which also waits (RESTART_WAIT_MS at most) for
+ * the readers still on the old WAL: only then does the next write start the
+ * WAL again.  When a reader outlasts the wait, the writer is held again only
+ * WAL_RESTART_FRAMES / 4 frames later.
  */
 #define WAL_RESTART_FRAMES 16000
 /* A WAL that grew past this (a host that held a long read) is truncated back when it restarts. */
 #define WAL_SIZE_LIMIT "67108864"
+/*
+ * How long the checkpoint that restarts the WAL (writer held) waits for
+ * readers still on the old WAL: they finish in microseconds, and idle kept
+ * snapshots are ended while it waits.  A reader that takes longer (another
+ * process) makes it give up; the next one tries again.
+ */
+#define RESTART_WAIT_MS 100
 #define DEFAULT_READERS 4u
 /* How long a reader may serve a snapshot when this process committed nothing since (see begin). */
 #define DEFAULT_SNAPSHOT_REUSE_MS 2
@@ -326,6 +337,7 @@ struct sq {
 	/* Frames in the WAL after the last commit (the writer's WAL hook), and how many were backfilled. */
 	atomic_int wal_frames;
 	atomic_int wal_backfilled;
+	int restart_retry_at;      /* under checkpoint_mu: no restart before this many frames (0: none) */
 
 	bool sync_ready;
 };
@@ -1650,22 +1662,58 @@ static tb_status seen_insert(tb_storage_txn *txn, const char *key, int64_t at_ms
  * Housekeeping, open and destroy.
  */
 
-/* A PASSIVE checkpoint on the checkpoint connection; checkpoint_mu is held. */
-static tb_status checkpoint_locked(struct sq *sq)
+/*
+ * The checkpoint connection's busy handler during a RESTART checkpoint:
+ * readers that began on the old WAL hold it; a reader that kept its
+ * snapshot (snapshot_reuse_ms) holds it even while idle, and more of them
+ * keep one while no commit moves the epoch, which is all the time the writer
+ * is held.  So end idle snapshots, then wait a little, up to RESTART_WAIT_MS.
+ */
+static int restart_busy(void *arg, int count)
 {
-	int logged = 0, backfilled = 0;
+	struct sq *sq = arg;
+	struct timespec step = { 0, 200 * 1000 };
+
+	if ((long)count * 200 >= RESTART_WAIT_MS * 1000L)
+		return 0;
+	end_idle_snapshots(sq);
+	nanosleep(&step, NULL);
+	return 1;
+}
+
+/*
+ * A checkpoint on the checkpoint connection; checkpoint_mu is held.
+ * SQLITE_CHECKPOINT_PASSIVE copies what no reader still needs and never
+ * waits.  SQLITE_CHECKPOINT_RESTART (only with the writer gate held: it would
+ * wait for the writer) copies everything, then waits for the readers still
+ * on the old WAL (restart_busy), so that the next write starts the WAL from
+ * its beginning.  A PASSIVE copy in its place let the WAL grow on whenever a
+ * reader had begun during the copy, and every following checkpoint held the
+ * writer again: measured under POST /api/orders, two gated checkpoints in
+ * three restarted nothing.
+ */
+static tb_status checkpoint_locked(struct sq *sq, int mode, bool *busy_out)
+{
+	int logged = -1, backfilled = -1;
 	int rc;
 
 	end_idle_snapshots(sq);
-	rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-		&logged, &backfilled);
+	if (mode == SQLITE_CHECKPOINT_RESTART)
+		sqlite3_busy_handler(sq->checkpointer.db, restart_busy, sq);
+	rc = sqlite3_wal_checkpoint_v2(sq->checkpointer.db, NULL, mode, &logged, &backfilled);
+	if (mode == SQLITE_CHECKPOINT_RESTART)
+		sqlite3_busy_timeout(sq->checkpointer.db, sq->busy_timeout_ms);
 
-	/* Busy: another connection (another process) is checkpointing right now. */
-	if (rc == SQLITE_BUSY)
-		return TB_OK;
-	if (rc != SQLITE_OK)
+	if (busy_out)
+		*busy_out = rc == SQLITE_BUSY;
+	/*
+	 * Busy: another connection (another process) is checkpointing right now,
+	 * or (RESTART) a reader stayed on the old WAL; what was copied counts.
+	 */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return fail(sq->checkpointer.db, rc, "checkpoint");
-	atomic_store(&sq->wal_backfilled, backfilled);
+	if (backfilled >= 0)
+		atomic_store(&sq->wal_backfilled, backfilled);
 	return TB_OK;
 }
 
@@ -1680,7 +1728,7 @@ static tb_status checkpoint(tb_storage *self)
 		return TB_OK;
 	/* PASSIVE: copies what no reader still needs; never waits, never blocks the writer. */
 	pthread_mutex_lock(&sq->checkpoint_mu);
-	st = checkpoint_locked(sq);
+	st = checkpoint_locked(sq, SQLITE_CHECKPOINT_PASSIVE, NULL);
 	pthread_mutex_unlock(&sq->checkpoint_mu);
 	return st;
 }
@@ -1712,6 +1760,7 @@ static void after_commit(tb_storage *self)
 	struct sq *sq = (struct sq *)self;
 	int frames = atomic_load(&sq->wal_frames);
 	int base = atomic_load(&sq->wal_backfilled);
+	bool busy = false;
 
 	if (sq->memory)
 		return;
@@ -1719,10 +1768,15 @@ static void after_commit(tb_storage *self)
 		base = 0; /* the WAL restarted from its beginning */
 	if (frames - base < CHECKPOINT_FRAMES || pthread_mutex_trylock(&sq->checkpoint_mu) != 0)
 		return;
-	if (checkpoint_locked(sq) == TB_OK && atomic_load(&sq->wal_frames) >= WAL_RESTART_FRAMES &&
+	if (frames < sq->restart_retry_at - WAL_RESTART_FRAMES)
+		sq->restart_retry_at = 0; /* the WAL restarted since the last attempt */
+	if (checkpoint_locked(sq, SQLITE_CHECKPOINT_PASSIVE, NULL) == TB_OK &&
+	    (frames = atomic_load(&sq->wal_frames)) >= WAL_RESTART_FRAMES && frames >= sq->restart_retry_at &&
 	    gate_enter(&sq->writer_gate) == TB_OK) {
 		/* No commit can add frames now: this copies the rest, and the next write restarts the WAL. */
-		(void)checkpoint_locked(sq);
+		if (checkpoint_locked(sq, SQLITE_CHECKPOINT_RESTART, &busy) == TB_OK)
+			/* A reader outlasted RESTART_WAIT_MS: hold the writer again only a while later. */
+			sq->restart_retry_at = busy ? frames + WAL_RESTART_FRAMES / 4 : 0;
 		gate_leave(&sq->writer_gate);
 	}
 	pthread_mutex_unlock(&sq->checkpoint_mu);
