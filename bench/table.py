@@ -47,8 +47,10 @@ ROWS = [
      "bare libmicrohttpd const", "req/s", None, None),
     ("6", "GET /api/tickets (page of 50)", "http_list_rps", "http_mhd_rps",
      "bare libmicrohttpd const", "req/s", None, None),
-    ("6", "POST /api/orders (16 conns)", "http_post_orders_rps", "order_t16_per_s",
-     "library, 16 threads (row 1)", "req/s", ">=", 0.75),
+    # The library's 16-thread rate measured again just before each POST run
+    # (the same benchmark as row 1, on a fresh copy of its seed).
+    ("6", "POST /api/orders (16 conns)", "http_post_orders_rps", "post_baseline_order_t16_per_s",
+     "library, 16 threads, just before", "req/s", ">=", 0.75),
     # The other reading of "the library's own order rate": its
     # one-thread rate, as the raw handler it cites was held to the raw
     # single-transaction rate.  Printed for reading; the target stays on
