@@ -984,6 +984,10 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
  * tb_ticket_get do the same). */
 %ignore tb_order_create_with_ticket;
 %ignore tb_order_create_by_session;
+/* For a C event loop: its callback runs on whichever thread commits, which
+ * no binding's callback support (GIL, JS thread) is built for here. */
+%ignore tb_order_create_by_session_async;
+%ignore tb_order_done_cb;
 /* Copies are made where needed (page.get); the proxies own what they hold. */
 %rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_dup$";
 /* Options, query and vtable structs with borrowed pointers: replaced by the

@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -244,6 +246,127 @@ static void assert_order_live(tbt *t, const char *buyer, const char *order_id, c
 
 /* ---- cases ------------------------------------------------------------------------- */
 
+/* ---- asynchronous orders (tb_order_create_by_session_async) ------------------------ */
+
+typedef struct async_call {
+	pthread_t on;            /* the thread that ran the callback */
+	int calls;
+	tb_status st;
+	char message[512];
+	char order_id[TB_ID_SIZE], ticket_order_id[TB_ID_SIZE];
+} async_call;
+
+static void async_done(tb_status st, tb_order *order, tb_ticket *ticket, void *arg)
+{
+	async_call *a = arg;
+	a->on = pthread_self();
+	a->calls++;
+	a->st = st;
+	snprintf(a->message, sizeof(a->message), "%s", st == TB_OK ? "" : tb_last_error()->message);
+	assert_true((st == TB_OK) == (order != NULL) && (st == TB_OK) == (ticket != NULL));
+	if (order) {
+		snprintf(a->order_id, sizeof(a->order_id), "%s", tb_order_id(order));
+		snprintf(a->ticket_order_id, sizeof(a->ticket_order_id), "%s", tb_ticket_order_id(ticket));
+	}
+	tb_order_free(order);
+	tb_ticket_free(ticket);
+}
+
+static tb_session *signin(tb_market *m, int buyer)
+{
+	char email[64];
+	tb_session *s = NULL;
+	snprintf(email, sizeof(email), "buyer%d@example.com", buyer);
+	assert_tb_ok(tb_user_signin(&s, m, email, "correct horse battery"));
+	return s;
+}
+
+/*
+ * While another write's group runs, an asynchronous order returns at once
+ * and that group's thread runs its callback, after the commit; a failing
+ * one gets its own status and message; a waiting order queued behind them
+ * is run by the same leader (the lead never goes to an asynchronous one).
+ */
+static void async__queued_behind_a_running_group_completes_on_its_thread(void **state)
+{
+	fixture *f = *state;
+	tb_market *m = f->t->m;
+	tb_session *s1 = signin(m, 1), *s2 = signin(m, 2);
+	tb_session *seller = NULL;
+	call a = { .m = m, .buyer = f->buyers[0], .ticket = f->tickets[0] };
+	call d = { .m = m, .buyer = f->buyers[3], .ticket = f->tickets[3] };
+	async_call b = { 0 }, c = { 0 }, own = { 0 };
+
+	assert_tb_ok(tb_user_signin(&seller, m, "seller@example.com", "correct horse battery"));
+	start_held(&a);
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s1), f->tickets[1], async_done, &b));
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(seller), f->tickets[4], async_done,
+		&own));
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s2), f->tickets[2], async_done, &c));
+	assert_int_equal(tb_group__queued(m), 3);
+	assert_int_equal(b.calls + c.calls + own.calls, 0); /* nothing ran: a's group holds the writer */
+	start_queued(&d, 4);
+	release_held();
+	pthread_join(a.th, NULL);
+	pthread_join(d.th, NULL);
+
+	assert_tb_ok(a.st);
+	assert_tb_ok(d.st);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(own.calls, 1);
+	assert_tb_ok(b.st);
+	assert_tb_ok(c.st);
+	assert_true(pthread_equal(b.on, a.th));
+	assert_true(pthread_equal(c.on, a.th));
+	assert_string_equal(b.ticket_order_id, b.order_id);
+	assert_order_live(f->t, f->buyers[1], b.order_id, f->tickets[1]);
+	assert_order_live(f->t, f->buyers[2], c.order_id, f->tickets[2]);
+	assert_order_live(f->t, f->buyers[3], d.order_id, f->tickets[3]);
+	assert_tb_status(own.st, TB_EFORBIDDEN);
+	assert_string_equal(own.message, "you cannot order your own ticket");
+	check_gap_free(m);
+	tb_session_free(s1);
+	tb_session_free(s2);
+	tb_session_free(seller);
+}
+
+/* With no write running, the calling thread runs the order and its callback before returning. */
+static void async__alone_runs_on_the_calling_thread(void **state)
+{
+	fixture *f = *state;
+	tb_market *m = f->t->m;
+	tb_session *s = signin(m, 0);
+	async_call a = { 0 }, again = { 0 };
+	int64_t before = tbt_last_seq(f->t);
+
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[5], async_done, &a));
+	assert_int_equal(a.calls, 1);
+	assert_tb_ok(a.st);
+	assert_true(pthread_equal(a.on, pthread_self()));
+	assert_order_live(f->t, f->buyers[0], a.order_id, f->tickets[5]);
+	assert_int_equal(tbt_last_seq(f->t), before + 2); /* OrderCreated, TicketUpdated */
+	/* The same ticket again: refused in the transaction, reported to the callback. */
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[5], async_done, &again));
+	assert_int_equal(again.calls, 1);
+	assert_tb_status(again.st, TB_ELOCKED);
+	assert_string_equal(again.message, "ticket is already reserved");
+	assert_int_equal(tbt_last_seq(f->t), before + 2);
+	/* Refused before queueing: the callback never runs. */
+	async_call never = { 0 };
+	assert_tb_status(tb_order_create_by_session_async(m, "not-a-token", f->tickets[6], async_done, &never),
+		TB_EUNAUTH);
+	assert_tb_status(tb_order_create_by_session_async(m, tb_session_token(s), "nope", async_done, &never),
+		TB_ENOTFOUND);
+	assert_tb_status(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[6], NULL, &never),
+		TB_EINVAL);
+	assert_string_equal(tb_last_error()->field, "done");
+	assert_tb_status(tb_order_create_by_session_async(NULL, tb_session_token(s), f->tickets[6], async_done,
+		&never), TB_EINVAL);
+	assert_int_equal(never.calls, 0);
+	tb_session_free(s);
+}
+
 static void group__failing_operation_undoes_only_its_own_writes(void **state)
 {
 	fixture *f = *state;
@@ -351,14 +474,39 @@ static void group__lost_transaction_reruns_the_operations_that_had_succeeded(voi
 
 enum { RACERS = 8, HOT = 6, ROUNDS = 40 };
 
-typedef struct racer {
+typedef struct racer racer;
+typedef struct async_race {
+	racer *r;
+	int ticket;
+} async_race;
+
+struct racer {
 	pthread_t th;
 	tb_market *m;
 	const char *buyer;
 	char *const *tickets;
 	int index;
 	int wins[HOT], refused, wrong_detail, unexpected;
-} racer;
+	/* Asynchronous orders (every other one when `async`): counted by their callbacks. */
+	bool async;
+	const char *token;
+	async_race calls[ROUNDS];
+	atomic_int async_wins[HOT], async_refused, async_calls, async_unexpected;
+};
+
+static void race_done(tb_status st, tb_order *order, tb_ticket *ticket, void *arg)
+{
+	async_race *a = arg;
+	atomic_fetch_add(&a->r->async_calls, 1);
+	if (st == TB_OK)
+		atomic_fetch_add(&a->r->async_wins[a->ticket], 1);
+	else if (st == TB_ELOCKED && strcmp(tb_last_error()->message, "ticket is already reserved") == 0)
+		atomic_fetch_add(&a->r->async_refused, 1);
+	else
+		atomic_fetch_add(&a->r->async_unexpected, 1);
+	tb_order_free(order);
+	tb_ticket_free(ticket);
+}
 
 static void *racer_main(void *p)
 {
@@ -366,7 +514,18 @@ static void *racer_main(void *p)
 	for (int k = 0; k < ROUNDS; k++) {
 		int i = (k + r->index) % HOT;
 		tb_order *o = NULL;
-		tb_status st = tb_order_create(&o, r->m, r->buyer, r->tickets[i]);
+		tb_status st;
+		if (r->async && k % 2 == 0) {
+			/* Every other order without waiting: its callback counts it, on some leader's thread. */
+			async_race *a = &r->calls[k];
+			a->r = r;
+			a->ticket = i;
+			st = tb_order_create_by_session_async(r->m, r->token, r->tickets[i], race_done, a);
+			if (st != TB_OK)
+				atomic_fetch_add(&r->async_unexpected, 1);
+			continue;
+		}
+		st = tb_order_create(&o, r->m, r->buyer, r->tickets[i]);
 		if (st == TB_OK) {
 			r->wins[i]++;
 		} else if (st == TB_ELOCKED) {
@@ -382,35 +541,56 @@ static void *racer_main(void *p)
 	return NULL;
 }
 
-static void group__many_threads_get_one_winner_per_ticket_and_a_gap_free_log(void **state)
+/* RACERS threads race for HOT tickets; with `async`, half the orders of half the threads are asynchronous. */
+static void race(fixture *f, bool async)
 {
-	fixture *f = *state;
 	tb_market *m = f->t->m;
 	int64_t before = tbt_last_seq(f->t);
-	racer r[RACERS];
-	memset(r, 0, sizeof(r));
+	racer *r = calloc(RACERS, sizeof(*r));
+	tb_session *sessions[4] = { NULL };
+	for (int i = 0; async && i < 4; i++)
+		sessions[i] = signin(m, i);
 	for (int i = 0; i < RACERS; i++) {
 		r[i].m = m;
 		r[i].buyer = f->buyers[i % 4];
 		r[i].tickets = f->tickets;
 		r[i].index = i;
+		r[i].async = async && i % 2 == 0;
+		r[i].token = async ? tb_session_token(sessions[i % 4]) : NULL;
 		assert_int_equal(pthread_create(&r[i].th, NULL, racer_main, &r[i]), 0);
 	}
 	int wins[HOT] = { 0 }, refused = 0;
-	for (int i = 0; i < RACERS; i++) {
+	for (int i = 0; i < RACERS; i++)
 		pthread_join(r[i].th, NULL);
+	/* Every thread has returned: every asynchronous order has had its callback, once. */
+	for (int i = 0; i < RACERS; i++) {
 		assert_int_equal(r[i].unexpected, 0);
 		assert_int_equal(r[i].wrong_detail, 0);
-		refused += r[i].refused;
+		assert_int_equal(atomic_load(&r[i].async_unexpected), 0);
+		assert_int_equal(atomic_load(&r[i].async_calls), r[i].async ? (ROUNDS + 1) / 2 : 0);
+		refused += r[i].refused + atomic_load(&r[i].async_refused);
 		for (int k = 0; k < HOT; k++)
-			wins[k] += r[i].wins[k];
+			wins[k] += r[i].wins[k] + atomic_load(&r[i].async_wins[k]);
 	}
+	free(r);
+	for (int i = 0; i < 4; i++)
+		tb_session_free(sessions[i]);
 	for (int k = 0; k < HOT; k++)
 		assert_int_equal(wins[k], 1);
 	assert_int_equal(refused, RACERS * ROUNDS - HOT);
 	/* Exactly the winners' events, gap-free. */
 	assert_int_equal(check_gap_free(m), before + 2 * HOT);
 	assert_int_equal(tbt_event_count(f->t, TB_EVENT_ORDER_CREATED), HOT);
+}
+
+static void group__many_threads_get_one_winner_per_ticket_and_a_gap_free_log(void **state)
+{
+	race(*state, false);
+}
+
+static void async__mixed_with_waiting_orders_one_winner_per_ticket_every_callback_once(void **state)
+{
+	race(*state, true);
 }
 
 /* ---- adapters without savepoints ------------------------------------------------- */
@@ -437,6 +617,18 @@ static void group__version_1_adapter_runs_one_transaction_per_operation(void **s
 	assert_non_null(order);
 	free(tbt_order(t, buyer, ticket, &st));
 	assert_int_equal(st, TB_ELOCKED);
+	/* Without groups an asynchronous order runs at once, on the calling thread. */
+	char *second = tbt_ticket(t, seller, "Encore", 1200);
+	tb_session *s2 = NULL;
+	async_call a = { 0 };
+	assert_tb_ok(tb_user_signin(&s2, t->m, "buyer@example.com", "correct horse battery"));
+	assert_tb_ok(tb_order_create_by_session_async(t->m, tb_session_token(s2), second, async_done, &a));
+	assert_int_equal(a.calls, 1);
+	assert_tb_ok(a.st);
+	assert_true(pthread_equal(a.on, pthread_self()));
+	assert_string_equal(a.ticket_order_id, a.order_id);
+	tb_session_free(s2);
+	free(second);
 	free(order);
 	free(ticket);
 	free(buyer);
@@ -448,11 +640,16 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(group__failing_operation_undoes_only_its_own_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(async__queued_behind_a_running_group_completes_on_its_thread, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(async__alone_runs_on_the_calling_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(group__later_operation_sees_earlier_writes_of_its_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(group__lost_transaction_reruns_the_operations_that_had_succeeded, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(group__many_threads_get_one_winner_per_ticket_and_a_gap_free_log, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(async__mixed_with_waiting_orders_one_winner_per_ticket_every_callback_once,
+			setup, teardown),
 		cmocka_unit_test(group__version_1_adapter_runs_one_transaction_per_operation),
 	};
 	return cmocka_run_group_tests_name("group_commit", tests, NULL, NULL);

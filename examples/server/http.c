@@ -15,7 +15,12 @@
  * which queues the reply.  An HTTP thread serves many connections, and a
  * write waits for its group commit (a sign-in for argon2id): run inline,
  * it held up every other connection of that thread, and concurrent orders
- * reached the library fewer at a time than they were sent.
+ * reached the library fewer at a time than they were sent.  POST
+ * /api/orders goes further: it stays on the HTTP thread and starts the order
+ * without waiting for its commit (tb_order_create_by_session_async); the
+ * connection is suspended the same way, and the order's completion resumes
+ * it, from whichever thread committed the order's group: no worker, and no
+ * hand-off to one.
  */
 #include "server.h"
 
@@ -33,12 +38,12 @@
 #include <unistd.h>
 
 /* Where a request is in its life (see on_access). */
-enum stage { RECEIVING, IN_POOL, READY };
+enum stage { RECEIVING, SUSPENDED, READY };
 
 struct request {
 	tbs_req r;
 	tbs_job job;              /* when it runs in the pool */
-	_Atomic int stage;        /* enum stage; READY is stored by the worker, read by the HTTP thread */
+	_Atomic int stage;        /* enum stage; READY is stored by the worker (or a completion), read by the HTTP thread */
 	double started;
 	char *body;
 	size_t len, cap;
@@ -339,14 +344,30 @@ static void handle(struct request *rq)
 	reply_error(r, 404, "Not Found");
 }
 
+static struct request *request_of(tbs_req *r)
+{
+	return (struct request *)((char *)r - offsetof(struct request, r));
+}
+
+void tbs_suspend(tbs_req *r)
+{
+	atomic_store_explicit(&request_of(r)->stage, SUSPENDED, memory_order_relaxed);
+	MHD_suspend_connection(r->conn);
+}
+
+void tbs_resume(tbs_req *r)
+{
+	atomic_store_explicit(&request_of(r)->stage, READY, memory_order_release);
+	MHD_resume_connection(r->conn);
+}
+
 /* In a pool worker: run the request, then hand the connection back to its HTTP thread. */
 static void run_in_pool(tbs_job *job)
 {
 	struct request *rq = (struct request *)((char *)job - offsetof(struct request, job));
 
 	handle(rq);
-	atomic_store_explicit(&rq->stage, READY, memory_order_release);
-	MHD_resume_connection(rq->r.conn);
+	tbs_resume(&rq->r);
 }
 
 /* Parse a Content-Length and say whether it is over the limit. */
@@ -392,9 +413,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		return MHD_YES;
 	}
 	switch (atomic_load_explicit(&rq->stage, memory_order_acquire)) {
-	case READY: /* back from the pool: its reply is ready */
+	case READY: /* back from the pool, or a call that did not wait: its reply is ready */
+		if (rq->r.finish) {
+			void (*finish)(tbs_req *) = rq->r.finish;
+			rq->r.finish = NULL;
+			finish(&rq->r);
+			if (rq->r.mutated)
+				tbs_events_kick(srv); /* log line, metrics and browsers follow promptly */
+		}
 		return queue_reply(rq);
-	case IN_POOL: /* not called while suspended; nothing to do if it were */
+	case SUSPENDED: /* not called while suspended; nothing to do if it were */
 		*upload_data_size = 0;
 		return MHD_YES;
 	default:
@@ -432,14 +460,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		return too_large(rq);
 	rq->r.body = rq->body ? rq->body : "";
 	rq->r.body_len = rq->len;
-	if (srv->pool && rq->r.route >= 0 && is_mutating(method)) {
-		atomic_store_explicit(&rq->stage, IN_POOL, memory_order_relaxed);
-		MHD_suspend_connection(conn);
+	if (srv->pool && rq->r.route >= 0 && is_mutating(method) && !tbs_route_suspends(rq->r.route)) {
+		tbs_suspend(&rq->r);
 		rq->job.run = run_in_pool;
 		tbs_pool_submit(srv->pool, &rq->job);
 		return MHD_YES;
 	}
+	rq->r.can_suspend = true;
 	handle(rq);
+	if (rq->r.finish)
+		return MHD_YES; /* suspended: the reply follows tbs_resume() */
 	return queue_reply(rq);
 }
 

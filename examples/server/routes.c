@@ -95,9 +95,9 @@ static void capitalise(char *buf, size_t size, const char *message)
 }
 
 /* Answer a failed library call.  Call it right after the call: it reads tb_last_error(). */
-static void fail(tbs_req *r, tb_status st, const struct rules *rules)
+/* fail(), with the error detail `e` of a call made on another thread. */
+static void fail_with(tbs_req *r, tb_status st, const tb_error *e, const struct rules *rules)
 {
-	const tb_error *e = tb_last_error();
 	const char *detail = e->status == st ? e->message : tb_strerror(st);
 	const char *field = e->status == st ? e->field : NULL;
 	const struct status_row *row = NULL;
@@ -136,6 +136,11 @@ static void fail(tbs_req *r, tb_status st, const struct rules *rules)
 	}
 	capitalise(message, sizeof message, detail);
 	reply_error(r, row->http, message, NULL);
+}
+
+static void fail(tbs_req *r, tb_status st, const struct rules *rules)
+{
+	fail_with(r, st, tb_last_error(), rules);
 }
 
 /* ---- request helpers ------------------------------------------------------ */
@@ -657,6 +662,67 @@ static json_t *order_json(tbs_req *r, const tb_order *order)
 	return json;
 }
 
+/* The reply to POST /api/orders, from the call's result (the order and ticket are freed). */
+static void order_reply(tbs_req *r, tb_status st, const tb_error *e, tb_order *order, tb_ticket *ticket)
+{
+	size_t len = 0;
+	char *text;
+
+	if (st != TB_OK) {
+		/* A malformed ticket id is refused before the session is looked at: 401 still comes first. */
+		if (st == TB_ENOTFOUND && !require_user(r))
+			return;
+		fail_with(r, st, e, &create_order_rules);
+		return;
+	}
+	r->mutated = true;
+	tbs_ticker_wake_by(r->srv, tb_order_expires_at_ms(order)); /* a new deadline */
+	text = tbs_order_text(order, ticket, &len);
+	reply_text(r, 201, text, len);
+	tb_ticket_free(ticket);
+	tb_order_free(order);
+}
+
+/* An order in flight without a thread waiting for it (tb_order_create_by_session_async). */
+struct pending_order {
+	tb_status st;
+	tb_order *order;
+	tb_ticket *ticket;
+	char message[300], field[64];
+	bool has_field;
+};
+
+/* Its completion, on whichever thread committed it: keep the result, hand the request back. */
+static void order_done(tb_status st, tb_order *order, tb_ticket *ticket, void *arg)
+{
+	tbs_req *r = arg;
+	struct pending_order *p = r->pending;
+	const tb_error *e = tb_last_error();
+
+	p->st = st;
+	p->order = order;
+	p->ticket = ticket;
+	if (st != TB_OK && e->status == st) {
+		snprintf(p->message, sizeof p->message, "%s", e->message);
+		p->has_field = e->field != NULL;
+		snprintf(p->field, sizeof p->field, "%s", e->field ? e->field : "");
+	} else {
+		snprintf(p->message, sizeof p->message, "%s", tb_strerror(st));
+	}
+	tbs_resume(r);
+}
+
+/* Back on the HTTP thread: the reply. */
+static void order_finish(tbs_req *r)
+{
+	struct pending_order *p = r->pending;
+	tb_error e = { p->st, p->message, p->has_field ? p->field : NULL };
+
+	r->pending = NULL;
+	order_reply(r, p->st, &e, p->order, p->ticket);
+	free(p);
+}
+
 static void post_order(tbs_req *r)
 {
 	const char *token = session_token(r);
@@ -664,8 +730,6 @@ static void post_order(tbs_req *r)
 	const char *ticket_id = body ? string_member(body, "ticketId") : NULL;
 	tb_order *order = NULL;
 	tb_ticket *ticket = NULL;
-	size_t len = 0;
-	char *text;
 	tb_status st;
 
 	if (!ticket_id || !*ticket_id) {
@@ -676,22 +740,22 @@ static void post_order(tbs_req *r)
 	}
 	/*
 	 * One transaction checks the session, creates the order and hands back
-	 * the ticket (for the reply's title): no read before or after it.
+	 * the ticket (for the reply's title): no read before or after it.  On an
+	 * HTTP thread the call does not wait for its commit: the connection is
+	 * suspended and the reply built when the order's group has committed.
 	 */
-	st = tb_order_create_by_session(&order, &ticket, r->srv->market, token, ticket_id);
-	if (st != TB_OK) {
-		/* A malformed ticket id is refused before the session is looked at: 401 still comes first. */
-		if (st == TB_ENOTFOUND && !require_user(r))
-			return;
-		fail(r, st, &create_order_rules);
+	struct pending_order *p = r->can_suspend ? calloc(1, sizeof *p) : NULL;
+	if (p) {
+		r->pending = p;
+		r->finish = order_finish;
+		tbs_suspend(r);
+		st = tb_order_create_by_session_async(r->srv->market, token, ticket_id, order_done, r);
+		if (st != TB_OK) /* refused before it was queued: order_done will not run */
+			order_done(st, NULL, NULL, r);
 		return;
 	}
-	r->mutated = true;
-	tbs_ticker_wake_by(r->srv, tb_order_expires_at_ms(order)); /* a new deadline */
-	text = tbs_order_text(order, ticket, &len);
-	reply_text(r, 201, text, len);
-	tb_ticket_free(ticket);
-	tb_order_free(order);
+	st = tb_order_create_by_session(&order, &ticket, r->srv->market, token, ticket_id);
+	order_reply(r, st, tb_last_error(), order, ticket);
 }
 
 static void get_orders(tbs_req *r)
@@ -894,24 +958,25 @@ static const struct route {
 	const char *method;
 	const char *template;   /* ":id" matches one path segment */
 	void (*run)(tbs_req *r);
+	bool suspends;          /* waits for nothing on the HTTP thread: stays off the worker pool */
 } routes[] = {
-	{ "GET", "/healthz", get_healthz },
-	{ "GET", "/metrics", get_metrics },
-	{ "POST", "/api/users/signup", post_signup },
-	{ "POST", "/api/users/signin", post_signin },
-	{ "POST", "/api/users/signout", post_signout },
-	{ "GET", "/api/users/currentuser", get_currentuser },
-	{ "POST", "/api/tickets", post_ticket },
-	{ "GET", "/api/tickets", get_tickets },
-	{ "GET", "/api/tickets/:id", get_ticket },
-	{ "PUT", "/api/tickets/:id", put_ticket },
-	{ "POST", "/api/orders", post_order },
-	{ "GET", "/api/orders", get_orders },
-	{ "GET", "/api/orders/:id", get_order },
-	{ "DELETE", "/api/orders/:id", delete_order },
-	{ "POST", "/api/payments", post_payment },
-	{ "POST", "/api/payments/webhook", post_webhook },
-	{ "GET", "/api/events/stream", get_event_stream },
+	{ "GET", "/healthz", get_healthz, false },
+	{ "GET", "/metrics", get_metrics, false },
+	{ "POST", "/api/users/signup", post_signup, false },
+	{ "POST", "/api/users/signin", post_signin, false },
+	{ "POST", "/api/users/signout", post_signout, false },
+	{ "GET", "/api/users/currentuser", get_currentuser, false },
+	{ "POST", "/api/tickets", post_ticket, false },
+	{ "GET", "/api/tickets", get_tickets, false },
+	{ "GET", "/api/tickets/:id", get_ticket, false },
+	{ "PUT", "/api/tickets/:id", put_ticket, false },
+	{ "POST", "/api/orders", post_order, true },
+	{ "GET", "/api/orders", get_orders, false },
+	{ "GET", "/api/orders/:id", get_order, false },
+	{ "DELETE", "/api/orders/:id", delete_order, false },
+	{ "POST", "/api/payments", post_payment, false },
+	{ "POST", "/api/payments/webhook", post_webhook, false },
+	{ "GET", "/api/events/stream", get_event_stream, false },
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
@@ -982,6 +1047,11 @@ bool tbs_routes_match(tbs_req *r)
 		return true;
 	}
 	return false;
+}
+
+bool tbs_route_suspends(int route)
+{
+	return route >= 0 && (size_t)route < ROUTE_COUNT && routes[route].suspends;
 }
 
 void tbs_routes_run(tbs_req *r)

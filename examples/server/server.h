@@ -77,7 +77,8 @@ typedef struct tbs_server {
 
 /* ---- one request as the routes see it (http.c fills it) ------------------ */
 
-typedef struct tbs_req {
+typedef struct tbs_req tbs_req;
+struct tbs_req {
 	tbs_server *srv;
 	struct MHD_Connection *conn;
 	const char *method;
@@ -100,7 +101,17 @@ typedef struct tbs_req {
 	bool retry_after;           /* add Retry-After: 1 (503) */
 	bool mutated;               /* a mutation succeeded: dispatch events */
 	bool streaming;             /* raw is a long-lived event stream */
-} tbs_req;
+	/*
+	 * A route on an HTTP thread (can_suspend) may start a library call that
+	 * does not wait (tb_order_create_by_session_async): it sets finish and
+	 * its own `pending` state, calls tbs_suspend() before the call and
+	 * tbs_resume() from its completion; finish(r) then builds the reply on
+	 * the HTTP thread and frees `pending`.
+	 */
+	bool can_suspend;
+	void (*finish)(tbs_req *r);
+	void *pending;
+};
 
 /* Route indices below 0 are pseudo routes for metrics. */
 #define TBS_ROUTE_STATIC (-1)
@@ -118,6 +129,10 @@ const char *tbs_header(const tbs_req *r, const char *name);
 const char *tbs_query(const tbs_req *r, const char *name);
 /* Serve a file under cfg.web_root for `path`; false when there is none. */
 bool tbs_static_serve(tbs_req *r);
+/* Hold r's reply until tbs_resume(r) (only when r->can_suspend; see tbs_req). */
+void tbs_suspend(tbs_req *r);
+/* From any thread, once: r->finish(r) then runs on r's HTTP thread and the reply goes out. */
+void tbs_resume(tbs_req *r);
 
 /* ---- pool.c --------------------------------------------------------------- */
 
@@ -140,6 +155,8 @@ void tbs_pool_free(struct tbs_pool *pool);
 bool tbs_routes_match(tbs_req *r);
 /* Run the matched route. */
 void tbs_routes_run(tbs_req *r);
+/* Does the route wait for nothing on the HTTP thread (it suspends instead)?  Not for the pool then. */
+bool tbs_route_suspends(int route);
 /* Number of routes and each one's method and template (for metrics). */
 size_t tbs_routes_count(void);
 const char *tbs_route_method(size_t i);

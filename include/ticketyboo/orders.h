@@ -74,6 +74,41 @@ TB_API TB_MUST_CHECK tb_status tb_order_create_by_session(tb_order **order_out, 
 	tb_market *market, const char *session_token, const char *ticket_id);
 
 /**
+ * The result of tb_order_create_by_session_async(), handed over once.
+ * @param status what tb_order_create_by_session() would have returned; on
+ *        failure tb_last_error() has its detail for the length of this call.
+ * @param order the new order (the callee frees it), NULL on failure.
+ * @param ticket its ticket as the order left it (the callee frees it), NULL
+ *        on failure.
+ * Runs on whichever thread commits the order: the one that called
+ * tb_order_create_by_session_async() (before that call returns) when no
+ * other write of this market was running, else a thread inside another
+ * write call of this market, which waits for it.  Keep it short, and call
+ * nothing of this market from it (other writes wait while it runs).
+ */
+typedef void (*tb_order_done_cb)(tb_status status, tb_order *order, tb_ticket *ticket, void *arg);
+
+/**
+ * tb_order_create_by_session() without waiting for the commit: the order
+ * joins the group commit that is running or about to run, and `done` gets
+ * the result.  For a host whose threads must not wait for a commit (an
+ * event loop): the reference server's POST /api/orders.  The calling thread
+ * leads the group itself when no write is running, so this returns after
+ * the commit then, and `done` has run; while other writes run, it returns
+ * at once and one of their threads runs `done` later.  Durability is that
+ * of the synchronous call: `done` runs only after the COMMIT returned.
+ * The library starts no thread for it.
+ * @param done called exactly once when this returns TB_OK; never otherwise.
+ * @param arg passed to done.
+ * @return TB_OK (queued or done); TB_EINVAL (NULL market, NULL done);
+ *         TB_ENOTFOUND (malformed ticket id); TB_EUNAUTH (malformed
+ *         token); TB_ENOMEM.  Refusals found in the transaction (locked,
+ *         own ticket, unknown or expired session, ...) reach `done`.
+ */
+TB_API TB_MUST_CHECK tb_status tb_order_create_by_session_async(tb_market *market,
+	const char *session_token, const char *ticket_id, tb_order_done_cb done, void *arg);
+
+/**
  * Fetch an order of the user's.
  * @return TB_OK; TB_ENOTFOUND; TB_EFORBIDDEN (someone else's order).
  */

@@ -30,10 +30,20 @@
  *
  * Adapters without savepoints (storage version 1, or the optional methods
  * NULL) get one transaction per operation, as before.
+ *
+ * Asynchronous operations (tb_group__submit) queue the same way but have no
+ * thread waiting for them: whoever runs their group calls their completion
+ * right after the commit.  So the lead never passes to one: a thread that
+ * submits one while no group is running leads until the queue is empty, and
+ * a leader whose own operation is done leads on while the queue's head is
+ * asynchronous, handing the lead only to a waiting (synchronous) operation.
+ * No thread is started for them (DESIGN.md): they run on threads that are
+ * inside a write call of this market.
  */
 #include "internal.h"
 
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* At most this many operations share one commit. */
@@ -60,6 +70,9 @@ typedef struct tb_group_op {
 	bool posted;
 	bool done;
 	struct tb_group_op *next;
+	/* Asynchronous: no thread waits (mu and cv unused); this runs once, then op is freed. */
+	tb_group_done_fn complete;
+	void *complete_arg;
 } tb_group_op;
 
 bool tb_group__supported(const tb_storage *s)
@@ -111,6 +124,26 @@ static bool op_sleep(tb_group_op *op)
 	return done;
 }
 
+/*
+ * The leader is done with op: wake its thread, or (asynchronous) run its
+ * completion with its error detail in this thread's tb_last_error(), then
+ * put the leader's own back.
+ */
+static void finish_op(tb_group_op *op)
+{
+	if (!op->complete) {
+		op_wake(op, true); /* the thread may return at once */
+		return;
+	}
+	tb_error_saved mine;
+	tb_error__save(&mine);
+	if (op->status != TB_OK)
+		tb_error__restore(&op->err);
+	op->complete(op->status, op->complete_arg);
+	tb_error__restore(&mine);
+	free(op);
+}
+
 static void fail_op(tb_group_op *op, tb_status st)
 {
 	op->status = st;
@@ -148,6 +181,16 @@ static void fail_rest(tb_group_op **batch, size_t from, size_t n, tb_status st, 
 		if (st == TB_EBUSY)
 			retry[(*nretry)++] = batch[i];
 	}
+}
+
+/* Append op to the queue; the group lock is held. */
+static void enqueue(tb_group *g, tb_group_op *op)
+{
+	if (g->tail)
+		g->tail->next = op;
+	else
+		g->head = op;
+	g->tail = op;
 }
 
 /* Move queued operations to batch[*n..GROUP_MAX); returns how many came. */
@@ -283,11 +326,7 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 	pthread_cond_init(&op.cv, NULL);
 
 	pthread_mutex_lock(&g->lock);
-	if (g->tail)
-		g->tail->next = &op;
-	else
-		g->head = &op;
-	g->tail = &op;
+	enqueue(g, &op);
 	for (;;) {
 		if (op.taken || g->leading) {
 			/* Woken when done, or when the lead is handed to it while still queued. */
@@ -303,7 +342,8 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 		 * pass to a thread that must first be woken and scheduled.
 		 */
 		g->leading = true;
-		for (int rounds = 0; g->head && (!op.done || rounds < LEAD_ROUNDS); rounds++) {
+		for (int rounds = 0; g->head && (!op.done || rounds < LEAD_ROUNDS || g->head->complete);
+		     rounds++) {
 			size_t n = 0;
 			take_queued(g, batch, &n);
 			pthread_mutex_unlock(&g->lock);
@@ -313,13 +353,13 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 				if (batch[i] == &op)
 					op.done = true;
 				else
-					op_wake(batch[i], true); /* the thread may return at once */
+					finish_op(batch[i]);
 			}
 
 			pthread_mutex_lock(&g->lock);
 		}
 		g->leading = false;
-		/* Hand the lead to the first operation still queued. */
+		/* Hand the lead to the first operation still queued (a waiting one: see the loop). */
 		if (g->head)
 			op_wake(g->head, false);
 		pthread_mutex_unlock(&g->lock);
@@ -335,4 +375,48 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 	if (op.status != TB_OK)
 		tb_error__restore(&op.err);
 	return op.status;
+}
+
+tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_fn done, void *arg)
+{
+	tb_group *g = &m->group;
+	tb_group_op *batch[GROUP_MAX];
+
+	if (!m->grouped) {
+		/* One transaction per operation, here and now. */
+		done(tb_market__run(m, 1, fn, ctx), arg);
+		return TB_OK;
+	}
+	tb_group_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return tb_error_set(TB_ENOMEM, NULL, "out of memory queueing a write");
+	op->fn = fn;
+	op->ctx = ctx;
+	op->status = TB_EINTERNAL;
+	op->complete = done;
+	op->complete_arg = arg;
+
+	pthread_mutex_lock(&g->lock);
+	enqueue(g, op);
+	if (g->leading) {
+		/* The running leader takes it, or leads on until it does (see tb_group__run). */
+		pthread_mutex_unlock(&g->lock);
+		return TB_OK;
+	}
+	/* Nobody leads: lead until nothing is queued (op may be freed after its group). */
+	g->leading = true;
+	while (g->head) {
+		size_t n = 0;
+		take_queued(g, batch, &n);
+		pthread_mutex_unlock(&g->lock);
+		lead(m, batch, &n);
+		for (size_t i = 0; i < n; i++)
+			finish_op(batch[i]);
+		pthread_mutex_lock(&g->lock);
+	}
+	g->leading = false;
+	pthread_mutex_unlock(&g->lock);
+	/* Checkpoint (if due), as a waiting caller does once its operation is done. */
+	tb_market__after_commit(m);
+	return TB_OK;
 }

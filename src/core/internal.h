@@ -104,6 +104,18 @@ bool tb_group__supported(const tb_storage *s);
 void tb_group__init(tb_group *g);
 void tb_group__destroy(tb_group *g);
 tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx);
+/*
+ * An asynchronous write's completion: its status, with the error detail in
+ * the calling thread's tb_last_error() for the length of the call.
+ */
+typedef void (*tb_group_done_fn)(tb_status st, void *arg);
+/*
+ * Queue a write and return without waiting for it: done(st, arg) runs
+ * exactly once, after the commit that holds it (or its failure), on the
+ * thread that runs its group, which is this one when no write was running
+ * (then before this returns).  TB_OK, or TB_ENOMEM (done never runs).
+ */
+tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_fn done, void *arg);
 /* Operations queued and not yet taken by a leader (tests). */
 size_t tb_group__queued(tb_market *m);
 

@@ -249,6 +249,61 @@ tb_status tb_order_create_by_session(tb_order **order_out, tb_ticket **ticket_ou
 	return order_create(order_out, ticket_out, market, NULL, hash, ticket_id);
 }
 
+/* tb_order_create_by_session_async: the context lives until its completion. */
+typedef struct async_ctx {
+	create_ctx c;
+	unsigned char hash[TB_TOKEN_HASH_SIZE];
+	char ticket_id[TB_ID_SIZE];
+	tb_market *market;
+	tb_order_done_cb done;
+	void *arg;
+} async_ctx;
+
+static void create_async_done(tb_status st, void *vctx)
+{
+	async_ctx *a = vctx;
+	tb_order *order = NULL;
+	tb_ticket *ticket = NULL;
+
+	if (st == TB_OK && (st = tb_order__new_from_row(&order, &a->c.row, a->market)) == TB_OK &&
+	    (st = tb_ticket__new_from_row(&ticket, &a->c.ticket, a->c.now)) != TB_OK) {
+		/* The order is committed all the same; only its copies here ran out of memory. */
+		tb_order_free(order);
+		order = NULL;
+	}
+	a->done(st, order, ticket, a->arg);
+	free(a);
+}
+
+tb_status tb_order_create_by_session_async(tb_market *market, const char *session_token, const char *ticket_id,
+	tb_order_done_cb done, void *arg)
+{
+	tb_status st = tb_check__market(market);
+	if (st != TB_OK)
+		return st;
+	if (!done)
+		return tb_error_set(TB_EINVAL, "done", "done must not be NULL");
+	if ((st = tb_check__id(ticket_id, "ticket_id", "ticket")) != TB_OK)
+		return st;
+	if (!session_token || !tb_token__valid(session_token))
+		return tb_error_set(TB_EUNAUTH, NULL, "session is unknown, revoked or expired");
+	async_ctx *a = calloc(1, sizeof(*a));
+	if (!a)
+		return tb_error_set(TB_ENOMEM, NULL, "out of memory");
+	tb_token__hash(session_token, a->hash);
+	tb_str__copy(a->ticket_id, sizeof(a->ticket_id), ticket_id);
+	a->market = market;
+	a->done = done;
+	a->arg = arg;
+	a->c.session_hash = a->hash;
+	a->c.ticket_id = a->ticket_id;
+	a->c.now = tb_market__now(market);
+	tb_id__new(a->c.order_id);
+	if ((st = tb_group__submit(market, create_by_session_txn, &a->c, create_async_done, a)) != TB_OK)
+		free(a);
+	return st;
+}
+
 /* ---- get / list ------------------------------------------------------------------ */
 
 typedef struct get_ctx {
