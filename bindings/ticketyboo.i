@@ -988,6 +988,9 @@ TBW_OPAQUE(tb_clock_manual, tb_clock_manual_free)
  * no binding's callback support (GIL, JS thread) is built for here. */
 %ignore tb_order_create_by_session_async;
 %ignore tb_order_done_cb;
+%ignore tb_market_set_lead_hook;
+%ignore tb_market_lead;
+%ignore tb_lead_hook_fn;
 /* Copies are made where needed (page.get); the proxies own what they hold. */
 %rename("$ignore", regextarget=1) "^tb_(ticket|order|event)_dup$";
 /* Options, query and vtable structs with borrowed pointers: replaced by the

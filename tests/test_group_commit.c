@@ -470,6 +470,91 @@ static void group__lost_transaction_reruns_the_operations_that_had_succeeded(voi
 	assert_int_equal(check_gap_free(m), before + 6);
 }
 
+/* ---- a lead hook: the host's thread runs asynchronous writes ------------------------- */
+
+static atomic_int hook_calls;
+
+static void count_hook(tb_market *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	atomic_fetch_add(&hook_calls, 1);
+}
+
+static void async__with_a_lead_hook_the_submitter_never_leads(void **state)
+{
+	fixture *f = *state;
+	tb_market *m = f->t->m;
+	tb_session *s = signin(m, 0);
+	async_call a = { 0 }, b = { 0 }, c = { 0 };
+	size_t ran = 99;
+
+	atomic_store(&hook_calls, 0);
+	assert_tb_ok(tb_market_set_lead_hook(m, count_hook, NULL));
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[0], async_done, &a));
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[1], async_done, &b));
+	assert_int_equal(a.calls + b.calls, 0);       /* queued, not run */
+	assert_int_equal(atomic_load(&hook_calls), 2); /* nobody leads: asked each time */
+	assert_int_equal(tb_group__queued(m), 2);
+	assert_tb_ok(tb_market_lead(m, &ran));
+	assert_int_equal(ran, 2);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_true(pthread_equal(a.on, pthread_self()));
+	assert_order_live(f->t, f->buyers[0], a.order_id, f->tickets[0]);
+	assert_order_live(f->t, f->buyers[0], b.order_id, f->tickets[1]);
+	assert_tb_ok(tb_market_lead(m, &ran));
+	assert_int_equal(ran, 0);
+	assert_tb_status(tb_market_lead(NULL, &ran), TB_EINVAL);
+	assert_tb_status(tb_market_set_lead_hook(NULL, count_hook, NULL), TB_EINVAL);
+	/* Without the hook again, the submitter runs it. */
+	assert_tb_ok(tb_market_set_lead_hook(m, NULL, NULL));
+	assert_tb_ok(tb_order_create_by_session_async(m, tb_session_token(s), f->tickets[2], async_done, &c));
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(atomic_load(&hook_calls), 2);
+	tb_session_free(s);
+}
+
+/* The host's lending thread for race(): runs tb_market_lead() whenever the hook asks. */
+static struct lender {
+	pthread_t th;
+	tb_market *m;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool asked, stop;
+	atomic_long ran;
+} lender;
+
+static void lender_hook(tb_market *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	pthread_mutex_lock(&lender.mu);
+	lender.asked = true;
+	pthread_cond_signal(&lender.cv);
+	pthread_mutex_unlock(&lender.mu);
+}
+
+static void *lender_main(void *p)
+{
+	(void)p;
+	pthread_mutex_lock(&lender.mu);
+	while (!lender.stop) {
+		if (!lender.asked) {
+			pthread_cond_wait(&lender.cv, &lender.mu);
+			continue;
+		}
+		lender.asked = false;
+		pthread_mutex_unlock(&lender.mu);
+		size_t ran = 0;
+		if (tb_market_lead(lender.m, &ran) == TB_OK)
+			atomic_fetch_add(&lender.ran, (long)ran);
+		pthread_mutex_lock(&lender.mu);
+	}
+	pthread_mutex_unlock(&lender.mu);
+	return NULL;
+}
+
 /* ---- many threads, no holding: whatever groups form ------------------------------- */
 
 enum { RACERS = 8, HOT = 6, ROUNDS = 40 };
@@ -541,10 +626,21 @@ static void *racer_main(void *p)
 	return NULL;
 }
 
-/* RACERS threads race for HOT tickets; with `async`, half the orders of half the threads are asynchronous. */
-static void race(fixture *f, bool async)
+/*
+ * RACERS threads race for HOT tickets; with `async`, half the orders of half
+ * the threads are asynchronous; with `hooked`, a lending thread runs them.
+ */
+static void race(fixture *f, bool async, bool hooked)
 {
 	tb_market *m = f->t->m;
+	if (hooked) {
+		memset(&lender, 0, sizeof(lender));
+		lender.m = m;
+		pthread_mutex_init(&lender.mu, NULL);
+		pthread_cond_init(&lender.cv, NULL);
+		assert_int_equal(pthread_create(&lender.th, NULL, lender_main, NULL), 0);
+		assert_tb_ok(tb_market_set_lead_hook(m, lender_hook, NULL));
+	}
 	int64_t before = tbt_last_seq(f->t);
 	racer *r = calloc(RACERS, sizeof(*r));
 	tb_session *sessions[4] = { NULL };
@@ -562,6 +658,21 @@ static void race(fixture *f, bool async)
 	int wins[HOT] = { 0 }, refused = 0;
 	for (int i = 0; i < RACERS; i++)
 		pthread_join(r[i].th, NULL);
+	if (hooked) {
+		/* The lender may still be running the last ones. */
+		for (int i = 0; i < RACERS; i++)
+			while (atomic_load(&r[i].async_calls) < (r[i].async ? (ROUNDS + 1) / 2 : 0))
+				sched_yield();
+		pthread_mutex_lock(&lender.mu);
+		lender.stop = true;
+		pthread_cond_signal(&lender.cv);
+		pthread_mutex_unlock(&lender.mu);
+		pthread_join(lender.th, NULL);
+		/* (The racers' waiting orders may have run every asynchronous one: no count is asserted.) */
+		assert_tb_ok(tb_market_set_lead_hook(m, NULL, NULL));
+		pthread_mutex_destroy(&lender.mu);
+		pthread_cond_destroy(&lender.cv);
+	}
 	/* Every thread has returned: every asynchronous order has had its callback, once. */
 	for (int i = 0; i < RACERS; i++) {
 		assert_int_equal(r[i].unexpected, 0);
@@ -585,12 +696,17 @@ static void race(fixture *f, bool async)
 
 static void group__many_threads_get_one_winner_per_ticket_and_a_gap_free_log(void **state)
 {
-	race(*state, false);
+	race(*state, false, false);
 }
 
 static void async__mixed_with_waiting_orders_one_winner_per_ticket_every_callback_once(void **state)
 {
-	race(*state, true);
+	race(*state, true, false);
+}
+
+static void async__run_by_a_lending_thread_one_winner_per_ticket_every_callback_once(void **state)
+{
+	race(*state, true, true);
 }
 
 /* ---- adapters without savepoints ------------------------------------------------- */
@@ -649,6 +765,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(group__many_threads_get_one_winner_per_ticket_and_a_gap_free_log, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(async__mixed_with_waiting_orders_one_winner_per_ticket_every_callback_once,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(async__with_a_lead_hook_the_submitter_never_leads, setup, teardown),
+		cmocka_unit_test_setup_teardown(async__run_by_a_lending_thread_one_winner_per_ticket_every_callback_once,
 			setup, teardown),
 		cmocka_unit_test(group__version_1_adapter_runs_one_transaction_per_operation),
 	};

@@ -545,6 +545,40 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	tbs_log("libmicrohttpd: %s", line);
 }
 
+/*
+ * The market's lead hook: asynchronous orders (POST /api/orders) are queued
+ * by HTTP threads, which must not run a group commit (its connections would
+ * wait); when nobody runs the queue, a worker does, in tb_market_lead().
+ */
+static void lead_run(tbs_job *job)
+{
+	tbs_server *srv = (tbs_server *)((char *)job - offsetof(tbs_server, lead_job));
+
+	atomic_store(&srv->lead_queued, false); /* a later ask queues it again */
+	if (tb_market_lead(srv->market, NULL) != TB_OK)
+		tbs_log("running queued writes failed: %s", tb_last_error()->message);
+}
+
+static void lead_hook(tb_market *market, void *arg)
+{
+	tbs_server *srv = arg;
+
+	(void)market;
+	if (!atomic_exchange(&srv->lead_queued, true))
+		tbs_pool_submit(srv->pool, &srv->lead_job);
+}
+
+/* No more asks of the hook (a late order runs on its own thread), then the workers finish. */
+static void stop_pool(tbs_server *srv)
+{
+	if (!srv->pool)
+		return;
+	if (tb_market_set_lead_hook(srv->market, NULL, NULL) != TB_OK)
+		tbs_log("cannot clear the market's lead hook: %s", tb_last_error()->message);
+	tbs_pool_free(srv->pool);
+	srv->pool = NULL;
+}
+
 int tbs_http_start(tbs_server *srv)
 {
 	struct addrinfo hints, *ai = NULL;
@@ -571,6 +605,17 @@ int tbs_http_start(tbs_server *srv)
 		tbs_log("cannot start the worker threads");
 		return -1;
 	}
+	if (srv->pool) {
+		srv->lead_job.run = lead_run;
+		atomic_store(&srv->lead_queued, false);
+		if (tb_market_set_lead_hook(srv->market, lead_hook, srv) != TB_OK) {
+			freeaddrinfo(ai);
+			tbs_pool_free(srv->pool);
+			srv->pool = NULL;
+			tbs_log("cannot set the market's lead hook: %s", tb_last_error()->message);
+			return -1;
+		}
+	}
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, on_access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees every message */
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -583,8 +628,7 @@ int tbs_http_start(tbs_server *srv)
 	freeaddrinfo(ai);
 	if (!srv->daemon) {
 		tbs_log("cannot listen on %s:%u (in use?)", srv->cfg.host, srv->cfg.port);
-		tbs_pool_free(srv->pool);
-		srv->pool = NULL;
+		stop_pool(srv);
 		return -1;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -610,8 +654,7 @@ void tbs_http_stop(tbs_server *srv, int64_t drain_ms)
 	if (atomic_load(&srv->inflight) > 0)
 		tbs_log("stopping with %ld request(s) still in flight", atomic_load(&srv->inflight));
 	/* Requests in the pool finish and resume their connections while the daemon still runs. */
-	tbs_pool_free(srv->pool);
-	srv->pool = NULL;
+	stop_pool(srv);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
 	if (listener != MHD_INVALID_SOCKET)

@@ -56,6 +56,12 @@ typedef struct tbs_config {
 	size_t body_limit;         /* largest accepted request body, bytes */
 } tbs_config;
 
+/* A unit of work for the pool, embedded in whatever it works on. */
+typedef struct tbs_job {
+	void (*run)(struct tbs_job *job);
+	struct tbs_job *next; /* the pool's queue */
+} tbs_job;
+
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct tbs_server {
@@ -64,6 +70,8 @@ typedef struct tbs_server {
 	tb_payment_provider *provider;
 	struct MHD_Daemon *daemon;
 	struct tbs_pool *pool;        /* runs POST/PUT/PATCH/DELETE off the HTTP threads */
+	tbs_job lead_job;             /* a worker runs queued asynchronous writes (http.c) */
+	atomic_bool lead_queued;      /* lead_job is in the pool's queue */
 	struct tbs_metrics *metrics;
 	struct tbs_sse_hub *hub;
 	struct tbs_ticker *ticker;
@@ -135,12 +143,6 @@ void tbs_suspend(tbs_req *r);
 void tbs_resume(tbs_req *r);
 
 /* ---- pool.c --------------------------------------------------------------- */
-
-/* A unit of work for the pool, embedded in whatever it works on. */
-typedef struct tbs_job {
-	void (*run)(struct tbs_job *job);
-	struct tbs_job *next; /* the pool's queue */
-} tbs_job;
 
 /* Start `nthreads` workers (at least one must start); NULL on failure. */
 struct tbs_pool *tbs_pool_new(unsigned int nthreads);

@@ -151,6 +151,35 @@ typedef struct tb_tick_stats {
  */
 TB_API TB_MUST_CHECK tb_status tb_market_tick(tb_market *market, tb_tick_stats *stats_out);
 
+/** Asked to have the market's queued writes run soon (tb_market_set_lead_hook()). */
+typedef void (*tb_lead_hook_fn)(tb_market *market, void *arg);
+
+/**
+ * Who runs asynchronous writes (tb_order_create_by_session_async()) when no
+ * write is running.  By default the thread that submits one runs its group
+ * itself.  A host whose submitting threads must not run a commit (an event
+ * loop serving other connections) sets this hook instead: the library then
+ * calls fn(market, arg), on the submitting thread with no lock held,
+ * whenever asynchronous writes are queued and no thread is running them,
+ * and the host must soon call tb_market_lead() on a thread of its own (a
+ * worker pool, say).  A waiting writer whose own work is done hands what is
+ * left to the hook too, instead of running it.  Calls may come from several
+ * threads at once, and may be more than needed (tb_market_lead() returns at
+ * once when nothing is queued).  Set it before the first asynchronous
+ * write; NULL restores the default.  The library still starts no thread.
+ * @return TB_OK; TB_EINVAL (NULL market).
+ */
+TB_API TB_MUST_CHECK tb_status tb_market_set_lead_hook(tb_market *market, tb_lead_hook_fn fn, void *arg);
+
+/**
+ * Run the market's queued writes on this thread until none are left; the
+ * callbacks of asynchronous ones run here.  Returns at once when another
+ * thread is running them (it takes what is queued).
+ * @param ran_out optional: how many writes this call ran.
+ * @return TB_OK; TB_EINVAL (NULL market).
+ */
+TB_API TB_MUST_CHECK tb_status tb_market_lead(tb_market *market, size_t *ran_out);
+
 /** Returned by tb_market_next_deadline() when nothing is scheduled. */
 #define TB_NO_DEADLINE INT64_MAX
 

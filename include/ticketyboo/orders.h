@@ -83,8 +83,9 @@ TB_API TB_MUST_CHECK tb_status tb_order_create_by_session(tb_order **order_out, 
  * Runs on whichever thread commits the order: the one that called
  * tb_order_create_by_session_async() (before that call returns) when no
  * other write of this market was running, else a thread inside another
- * write call of this market, which waits for it.  Keep it short, and call
- * nothing of this market from it (other writes wait while it runs).
+ * write call of this market or in tb_market_lead(), which waits for it.
+ * Keep it short, and call nothing of this market from it (other writes
+ * wait while it runs).
  */
 typedef void (*tb_order_done_cb)(tb_status status, tb_order *order, tb_ticket *ticket, void *arg);
 
@@ -95,8 +96,11 @@ typedef void (*tb_order_done_cb)(tb_status status, tb_order *order, tb_ticket *t
  * event loop): the reference server's POST /api/orders.  The calling thread
  * leads the group itself when no write is running, so this returns after
  * the commit then, and `done` has run; while other writes run, it returns
- * at once and one of their threads runs `done` later.  Durability is that
- * of the synchronous call: `done` runs only after the COMMIT returned.
+ * at once and one of their threads runs `done` later.  With a lead hook
+ * (tb_market_set_lead_hook()) it never leads: the host's thread that calls
+ * tb_market_lead() does.  On storage without savepoints (no group commit,
+ * e.g. PostgreSQL) it runs at once on the calling thread.  Durability is
+ * that of the synchronous call: `done` runs only after the COMMIT returned.
  * The library starts no thread for it.
  * @param done called exactly once when this returns TB_OK; never otherwise.
  * @param arg passed to done.

@@ -38,7 +38,11 @@
  * a leader whose own operation is done leads on while the queue's head is
  * asynchronous, handing the lead only to a waiting (synchronous) operation.
  * No thread is started for them (DESIGN.md): they run on threads that are
- * inside a write call of this market.
+ * inside a write call of this market.  A host can lend threads instead
+ * (tb_market_set_lead_hook): then a submitter never leads; when nobody
+ * leads it calls the hook, and the host's thread runs the queue in
+ * tb_market_lead(); a waiting leader done with its own operation hands
+ * asynchronous ones to the hook rather than leading on.
  */
 #include "internal.h"
 
@@ -85,6 +89,8 @@ void tb_group__init(tb_group *g)
 	pthread_mutex_init(&g->lock, NULL);
 	g->head = g->tail = NULL;
 	g->leading = false;
+	g->hook = NULL;
+	g->hook_arg = NULL;
 }
 
 void tb_group__destroy(tb_group *g)
@@ -342,8 +348,8 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 		 * pass to a thread that must first be woken and scheduled.
 		 */
 		g->leading = true;
-		for (int rounds = 0; g->head && (!op.done || rounds < LEAD_ROUNDS || g->head->complete);
-		     rounds++) {
+		for (int rounds = 0;
+		     g->head && (!op.done || rounds < LEAD_ROUNDS || (g->head->complete && !g->hook)); rounds++) {
 			size_t n = 0;
 			take_queued(g, batch, &n);
 			pthread_mutex_unlock(&g->lock);
@@ -359,10 +365,16 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 			pthread_mutex_lock(&g->lock);
 		}
 		g->leading = false;
-		/* Hand the lead to the first operation still queued (a waiting one: see the loop). */
-		if (g->head)
+		/* Hand the lead to the first operation still queued, or (asynchronous) to the hook. */
+		tb_lead_hook_fn hook = NULL;
+		void *hook_arg = g->hook_arg;
+		if (g->head && g->head->complete)
+			hook = g->hook; /* set: else the loop above leads on */
+		else if (g->head)
 			op_wake(g->head, false);
 		pthread_mutex_unlock(&g->lock);
+		if (hook)
+			hook(m, hook_arg);
 		if (op.done) {
 			/* Checkpoint (if due) while the next group writes. */
 			tb_market__after_commit(m);
@@ -380,7 +392,6 @@ tb_status tb_group__run(tb_market *m, tb_txn_fn fn, void *ctx)
 tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_fn done, void *arg)
 {
 	tb_group *g = &m->group;
-	tb_group_op *batch[GROUP_MAX];
 
 	if (!m->grouped) {
 		/* One transaction per operation, here and now. */
@@ -403,7 +414,31 @@ tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_
 		pthread_mutex_unlock(&g->lock);
 		return TB_OK;
 	}
+	if (g->hook) {
+		/* The host's thread runs it (tb_market_lead); op may be done before this returns. */
+		tb_lead_hook_fn hook = g->hook;
+		void *hook_arg = g->hook_arg;
+		pthread_mutex_unlock(&g->lock);
+		hook(m, hook_arg);
+		return TB_OK;
+	}
+	pthread_mutex_unlock(&g->lock);
 	/* Nobody leads: lead until nothing is queued (op may be freed after its group). */
+	(void)tb_group__lead(m);
+	return TB_OK;
+}
+
+size_t tb_group__lead(tb_market *m)
+{
+	tb_group *g = &m->group;
+	tb_group_op *batch[GROUP_MAX];
+	size_t ran = 0;
+
+	pthread_mutex_lock(&g->lock);
+	if (g->leading) {
+		pthread_mutex_unlock(&g->lock);
+		return 0;
+	}
 	g->leading = true;
 	while (g->head) {
 		size_t n = 0;
@@ -412,11 +447,21 @@ tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_
 		lead(m, batch, &n);
 		for (size_t i = 0; i < n; i++)
 			finish_op(batch[i]);
+		ran += n;
 		pthread_mutex_lock(&g->lock);
 	}
 	g->leading = false;
 	pthread_mutex_unlock(&g->lock);
 	/* Checkpoint (if due), as a waiting caller does once its operation is done. */
-	tb_market__after_commit(m);
-	return TB_OK;
+	if (ran)
+		tb_market__after_commit(m);
+	return ran;
+}
+
+void tb_group__set_hook(tb_market *m, tb_lead_hook_fn fn, void *arg)
+{
+	pthread_mutex_lock(&m->group.lock);
+	m->group.hook = fn;
+	m->group.hook_arg = arg;
+	pthread_mutex_unlock(&m->group.lock);
 }

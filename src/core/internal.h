@@ -58,6 +58,8 @@ typedef struct tb_group {
 	pthread_mutex_t lock;
 	tb_group_op *head, *tail; /* queued, not yet taken by a leader */
 	bool leading;             /* a thread is running a group */
+	tb_lead_hook_fn hook;     /* runs asynchronous writes elsewhere (tb_market_set_lead_hook) */
+	void *hook_arg;
 } tb_group;
 
 struct tb_market {
@@ -116,6 +118,9 @@ typedef void (*tb_group_done_fn)(tb_status st, void *arg);
  * (then before this returns).  TB_OK, or TB_ENOMEM (done never runs).
  */
 tb_status tb_group__submit(tb_market *m, tb_txn_fn fn, void *ctx, tb_group_done_fn done, void *arg);
+/* tb_market_lead: run what is queued on this thread unless a leader runs; how many ran. */
+size_t tb_group__lead(tb_market *m);
+void tb_group__set_hook(tb_market *m, tb_lead_hook_fn fn, void *arg);
 /* Operations queued and not yet taken by a leader (tests). */
 size_t tb_group__queued(tb_market *m);
 

@@ -335,6 +335,28 @@ static tb_status deadline_txn(tb_market *m, tb_storage_txn *txn, void *vctx)
 	return TB_OK;
 }
 
+tb_status tb_market_set_lead_hook(tb_market *market, tb_lead_hook_fn fn, void *arg)
+{
+	tb_status st = tb_check__market(market);
+	if (st != TB_OK)
+		return st;
+	tb_group__set_hook(market, fn, arg);
+	return TB_OK;
+}
+
+tb_status tb_market_lead(tb_market *market, size_t *ran_out)
+{
+	tb_status st = tb_check__market(market);
+	if (ran_out)
+		*ran_out = 0;
+	if (st != TB_OK)
+		return st;
+	size_t ran = tb_group__lead(market);
+	if (ran_out)
+		*ran_out = ran;
+	return TB_OK;
+}
+
 tb_status tb_market_next_deadline(tb_market *market, int64_t *out)
 {
 	tb_status st = tb_check__market(market);
