@@ -222,13 +222,29 @@ static int parse_args(int argc, char **argv, tbs_config *cfg, const char **web_r
 static int open_market(tbs_server *srv)
 {
 	tb_market_options opts = TB_MARKET_OPTIONS_INIT;
+	tb_sqlite_options sqlite = TB_SQLITE_OPTIONS_INIT;
+	tb_storage *storage = NULL;
+	tb_status st;
 
-	opts.db = srv->cfg.db;
 	opts.lock_ms = srv->cfg.lock_ms;
 	opts.payments = srv->provider;
 	opts.password_cost = srv->cfg.password_cost;
 	opts.default_currency = srv->cfg.currency;
-	if (tb_market_open(&srv->market, &opts) != TB_OK) {
+	/*
+	 * A read connection per HTTP thread (at most 64, the adapter's limit):
+	 * with the default 4, GETs on 16 threads queued for a connection.
+	 * Measured on 2 cores, GET /api/tickets/:id over a million tickets:
+	 * 16 readers 38.9-43.8k req/s against 31.5-31.9k with 4, same runs.
+	 */
+	sqlite.readers = srv->cfg.threads < 64 ? srv->cfg.threads : 64;
+	if (strncmp(srv->cfg.db, "postgres://", 11) == 0 || strncmp(srv->cfg.db, "postgresql://", 13) == 0) {
+		opts.db = srv->cfg.db; /* the library opens PostgreSQL (when built with it) */
+		st = tb_market_open(&srv->market, &opts);
+	} else if ((st = tb_storage_sqlite_open(&storage, srv->cfg.db, &sqlite)) == TB_OK &&
+		   (st = tb_market_open_take(&srv->market, storage, &opts)) != TB_OK) {
+		tb_storage_free(storage); /* not taken */
+	}
+	if (st != TB_OK) {
 		const tb_error *e = tb_last_error();
 		tbs_log("cannot open the market on %s: %s%s%s", srv->cfg.db, e->message,
 			e->field ? " (" : "", e->field ? e->field : "");

@@ -270,7 +270,13 @@ typedef struct tb_sqlite_options {
 	unsigned int version;     /**< TB_SQLITE_OPTIONS_VERSION (1 is still accepted) */
 	tb_sync_level sync;
 	int busy_timeout_ms;      /**< wait for another process's lock (default 5000) */
-	unsigned int readers;     /**< pooled read connections (default 4) */
+	/**
+	 * Pooled read connections (default 4, at most 64).  A read waits for a
+	 * free one, so a host reading from many threads at once wants one per
+	 * thread.  They share a 64 MiB page-cache budget: 16 MiB each at most
+	 * (4 readers), 2 MiB each at least.
+	 */
+	unsigned int readers;
 	/**
 	 * Version 2.  A read transaction may reuse the snapshot its reader
 	 * connection kept from the previous one, saving SQLite's per-transaction
